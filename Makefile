@@ -1,0 +1,41 @@
+# Two commands build and check the whole course (see README.md):
+#   make book   set up .venv, build the HTML book with every notebook executed (full mode)
+#   make test   set up .venv, run the unit tests and every notebook under nbval (fast mode)
+
+SHELL  := /bin/bash
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.e2e-installed
+
+.PHONY: help env book test clean
+
+help:
+	@echo "make book   build the HTML book into _build/html (full mode, notebooks executed)"
+	@echo "make test   unit tests + nbval over every notebook (fast mode, E2E_FAST=1)"
+	@echo "make env    only create/update the virtual environment $(VENV)"
+	@echo "make clean  remove _build and the execution cache (keeps $(VENV))"
+
+env: $(STAMP)
+
+# Re-runs only when the pins or the package metadata change; a second `make` reuses .venv.
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else \
+	  f"$(VENV) runs Python {v[0]}.{v[1]}; the course needs 3.11. Remove $(VENV) and run make with PYTHON=/path/to/python3.11")'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --editable .
+	@touch $@
+
+# The book is always built in full mode: the execution cache keys on notebook content, not on
+# E2E_FAST, so a fast-mode build would be served again as if it were the full one.
+book: $(STAMP)
+	env -u E2E_FAST $(BIN)/jupyter-book build . -W --keep-going
+	@test -f _build/html/index.html || { echo "no _build/html/index.html: the build made no HTML"; exit 1; }
+	@echo "Book: $(CURDIR)/_build/html/index.html"
+
+test: $(STAMP)
+	E2E_FAST=1 $(BIN)/python -m pytest tests book --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+
+clean:
+	rm -rf _build .pytest_cache
