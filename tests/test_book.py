@@ -69,9 +69,14 @@ def test_notebook_follows_the_chapter_template(path: Path):
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), (
         f"{path.name}: the first cell must be the chapter title ('# ...')"
     )
-    for heading in ("Learning objectives", "Summary", "Exercises"):
-        assert re.search(rf"^#+ .*{heading}", markdown, re.MULTILINE), (
-            f"{path.name}: no '{heading}' heading"
+    # The objectives are an admonition in the title cell, so that the numbered sections of
+    # the chapter keep the seminar's numbering.
+    assert "{admonition} Learning objectives" in nb.cells[0].source, (
+        f"{path.name}: the title cell must hold a 'Learning objectives' admonition"
+    )
+    for heading in ("Summary", "Exercises"):
+        assert re.search(rf"^## {heading}", markdown, re.MULTILINE), (
+            f"{path.name}: no '## {heading}' section"
         )
     code = _code_cells(path)
     assert code and "config.show(" in code[0].source, (
