@@ -29,8 +29,12 @@ $(STAMP): requirements.txt pyproject.toml
 
 # The book is always built in full mode: the execution cache keys on notebook content, not on
 # E2E_FAST, so a fast-mode build would be served again as if it were the full one.
+# -W turns Sphinx warnings into errors; the grep also catches warnings printed by kernels and
+# libraries while the notebooks execute, which Sphinx does not see.
 book: $(STAMP)
-	env -u E2E_FAST $(BIN)/jupyter-book build . -W --keep-going
+	@mkdir -p _build
+	set -o pipefail; env -u E2E_FAST $(BIN)/jupyter-book build . -W --keep-going 2>&1 | tee _build/book.log
+	@! grep -nE "WARNING|ERROR" _build/book.log || { echo "the build printed the warnings above (log: _build/book.log)"; exit 1; }
 	@test -f _build/html/index.html || { echo "no _build/html/index.html: the build made no HTML"; exit 1; }
 	@echo "Book: $(CURDIR)/_build/html/index.html"
 
