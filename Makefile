@@ -8,11 +8,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.e2e-installed
 
-.PHONY: help env book test clean
+.PHONY: help env data samples book test clean
 
 help:
 	@echo "make book   build the HTML book into _build/html (full mode, notebooks executed)"
 	@echo "make test   unit tests + nbval over every notebook (fast mode, E2E_FAST=1)"
+	@echo "make data   generate the full-mode datasets into data/generated (make book does it)"
+	@echo "make samples  remake the committed fast-mode samples in data/samples"
 	@echo "make env    only create/update the virtual environment $(VENV)"
 	@echo "make clean  remove _build and the execution cache (keeps $(VENV))"
 
@@ -27,11 +29,19 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --editable .
 	@touch $@
 
+# Full-mode datasets (git-ignored): made once, verified against their manifests afterwards.
+data: $(STAMP)
+	env -u E2E_FAST $(BIN)/python -m e2e_tutorial.datasets course
+
+# The small committed samples that fast mode (make test) reads. Run after changing the chain.
+samples: $(STAMP)
+	E2E_FAST=1 $(BIN)/python -m e2e_tutorial.datasets course --force
+
 # The book is always built in full mode: the execution cache keys on notebook content, not on
 # E2E_FAST, so a fast-mode build would be served again as if it were the full one.
 # -W turns Sphinx warnings into errors; the grep also catches warnings printed by kernels and
 # libraries while the notebooks execute, which Sphinx does not see.
-book: $(STAMP)
+book: $(STAMP) data
 	@mkdir -p _build
 	set -o pipefail; env -u E2E_FAST $(BIN)/jupyter-book build . -W --keep-going 2>&1 | tee _build/book.log
 	@! grep -nE "WARNING|ERROR" _build/book.log || { echo "the build printed the warnings above (log: _build/book.log)"; exit 1; }

@@ -79,7 +79,7 @@ class Settings:
 
 FULL = Settings(
     mode="full",
-    events_per_process=10_000,
+    events_per_process=6_000,
     display_events=50,
     epochs_fcn=30,
     epochs_cnn=15,

@@ -158,6 +158,18 @@ FORMAT = "e2e_tutorial.datasets"
 FORMAT_VERSION = 1
 #: Selected events per chunk (the unit of work, of resuming and of sharding).
 DEFAULT_CHUNK_SIZE = 100
+
+#: Multi-parton interactions (the underlying event) in every dataset of the course: off. They
+#: make Pythia 7-12 times slower without changing the selection efficiencies, and the full-mode
+#: datasets must fit the book's time budget (benchmarks/gamma_jet_filter.md, sections 1, 2 and 7).
+#: The images are therefore cleaner than the study's (which also had pile-up): the book says so.
+#: One setting for all processes, or the soft activity alone would tell the classes apart.
+COURSE_MPI = False
+
+#: The generator-level pre-filter for every process: it lost no selected event of any process
+#: with the course's own reconstruction and spares the detector simulation of most events
+#: (benchmarks/gamma_jet_filter.md, section 3).
+COURSE_PREFILTER = True
 #: Process names, as in :data:`e2e_tutorial.generation.PROCESSES`.
 PROCESSES = tuple(generation.PROCESSES)
 #: What :func:`load_dataset` can return per event.
@@ -170,6 +182,10 @@ REQUIRED_PHOTON_FIELDS = ("energy", "pt", "eta", "phi", "ieta", "iphi")
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 _DATA_DIR = _REPO_ROOT / "data"
 _MANIFEST_DIR = _DATA_DIR / "manifests"
+#: The small committed samples, one per process: the datasets of fast mode.
+SAMPLES_DIR = _DATA_DIR / "samples"
+#: The full-mode datasets that ``make data`` generates (git-ignored).
+GENERATED_DIR = _DATA_DIR / "generated"
 _CLI = "python -m e2e_tutorial.datasets"
 #: A chunk gives up after this many simulated events per selected event it must make.
 _MAX_SIMULATED_PER_SELECTED = 10_000
@@ -230,17 +246,18 @@ class DatasetSpec:
 
     ``process``: "h", "gg" or "gj". ``n_events``: selected events. ``seed``: master seed, an
     integer in [0, 2**63). ``chunk_size``: selected events per chunk. ``mpi``: multi-parton
-    interactions in Pythia. ``prefilter``: the generator-level pre-filter of
-    :func:`e2e_tutorial.generation.generate_with_truth`; None means on for "gj" only (the
-    study's double-EM-enriched gamma+jet sample), off for "h" and "gg".
+    interactions in Pythia (default :data:`COURSE_MPI`). ``prefilter``: the generator-level
+    pre-filter of :func:`e2e_tutorial.generation.generate_with_truth` (default
+    :data:`COURSE_PREFILTER`); None means on for "gj" only, as in the study's double-EM-enriched
+    gamma+jet sample.
     """
 
     process: str
     n_events: int
     seed: int
     chunk_size: int = DEFAULT_CHUNK_SIZE
-    mpi: bool = True
-    prefilter: bool | None = None
+    mpi: bool = COURSE_MPI
+    prefilter: bool | None = COURSE_PREFILTER
 
     def __post_init__(self) -> None:
         generation.process_info(self.process)  # ValueError listing the valid names
@@ -975,8 +992,8 @@ def generate_dataset(
     out: str | os.PathLike,
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
-    mpi: bool = True,
-    prefilter: bool | None = None,
+    mpi: bool = COURSE_MPI,
+    prefilter: bool | None = COURSE_PREFILTER,
     shard: tuple[int, int] = (1, 1),
     workers: int | None = 1,
     force: bool = False,
@@ -1448,6 +1465,63 @@ def binary_task(
 # ---------------------------------------------------------------------------------------------
 
 
+# ---------------------------------------------------------------------------------------------
+# The course's own datasets
+# ---------------------------------------------------------------------------------------------
+
+
+def course_path(process: str, cfg: config.Settings | None = None) -> Path:
+    """The course's dataset of ``process`` in the mode of ``cfg`` (default: the current mode).
+
+    Fast mode reads the small committed samples (``data/samples/<process>.h5``, made by
+    ``make samples``), full mode the datasets ``make data`` generates
+    (``data/generated/<process>.h5``). Both hold ``cfg.events_per_process`` selected events
+    made with ``cfg.seed``, :data:`COURSE_MPI` and :data:`COURSE_PREFILTER`; the sample is the
+    first chunks of the full dataset.
+    """
+    generation.process_info(process)  # ValueError listing the valid names
+    cfg = config.current() if cfg is None else cfg
+    folder = SAMPLES_DIR if cfg.fast else GENERATED_DIR
+    return folder / f"{process}.h5"
+
+
+def make_course_data(cfg: config.Settings | None = None, *, processes: Sequence[str] = PROCESSES,
+                     workers: int | None = None, force: bool = False, progress: bool = True) -> list[Path]:
+    """Generate the course's datasets of the mode of ``cfg`` that are missing (all with ``force``).
+
+    Existing files are verified against their manifests, so a damaged one stops here with the
+    command that remakes it. ``workers=None`` uses every core.
+    """
+    cfg = config.current() if cfg is None else cfg
+    paths = []
+    for process in processes:
+        out = course_path(process, cfg)
+        if out.exists() and not force:
+            verify_dataset(out)
+            if progress:
+                print(f"{_display_path(out)}: present and verified")
+        else:
+            generate_dataset(process, cfg.events_per_process, cfg.seed, out, workers=workers,
+                             force=force, progress=progress)
+        paths.append(out)
+    return paths
+
+
+def load_course_dataset(process: str, kind: str = "features", cfg: config.Settings | None = None,
+                        **options: Any) -> "EventDataset":
+    """:func:`load_dataset` of the course's dataset of ``process`` (see :func:`course_path`).
+
+    A missing file raises ``FileNotFoundError`` saying which ``make`` target makes it.
+    """
+    cfg = config.current() if cfg is None else cfg
+    path = course_path(process, cfg)
+    if not path.exists():
+        target = "make samples" if cfg.fast else "make data"
+        raise FileNotFoundError(f"{_display_path(path)} does not exist: run `{target}` in the repository "
+                                f"root to make the course's {cfg.mode}-mode datasets")
+    return load_dataset(path, kind, **options)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -1490,10 +1564,11 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", required=True, type=Path, help="output HDF5 file")
     gen.add_argument("--chunk-size", type=_positive_int, default=DEFAULT_CHUNK_SIZE,
                      help=f"selected events per chunk (default {DEFAULT_CHUNK_SIZE})")
-    gen.add_argument("--mpi", action=argparse.BooleanOptionalAction, default=True,
-                     help="multi-parton interactions (default on)")
-    gen.add_argument("--prefilter", action=argparse.BooleanOptionalAction, default=None,
-                     help="generator-level pre-filter (default: on for gj only)")
+    gen.add_argument("--mpi", action=argparse.BooleanOptionalAction, default=COURSE_MPI,
+                     help=f"multi-parton interactions (default {'on' if COURSE_MPI else 'off'})")
+    gen.add_argument("--prefilter", action=argparse.BooleanOptionalAction, default=COURSE_PREFILTER,
+                     help="generator-level pre-filter (default on; --no-prefilter: none; the API's "
+                          "None: on for gj only, as in the study)")
     gen.add_argument("--shard", type=_shard_arg, default=(1, 1),
                      help="make only shard i of n (1-based): chunks k with k %% n == i - 1")
     gen.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
@@ -1511,6 +1586,13 @@ def _parser() -> argparse.ArgumentParser:
     mer.add_argument("--force", action="store_true")
     mer.add_argument("--keep-chunks", action="store_true")
     mer.add_argument("--quiet", action="store_true")
+
+    crs = sub.add_parser("course", help="make the course's missing datasets for the current mode "
+                                        "(E2E_FAST=1: the committed samples; else the full datasets)")
+    crs.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
+                     help="parallel processes (default: all cores)")
+    crs.add_argument("--force", action="store_true", help="remake them even if present")
+    crs.add_argument("--quiet", action="store_true", help="no progress output")
 
     ver = sub.add_parser("verify", help="check a dataset against its manifest and itself")
     ver.add_argument("path", type=Path)
@@ -1543,6 +1625,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              keep_chunks=args.keep_chunks, progress=not args.quiet, invocation=invocation)
             except (ValueError, FileExistsError) as err:
                 parser.error(str(err))
+        elif args.command == "course":
+            make_course_data(workers=args.workers, force=args.force, progress=not args.quiet)
         else:
             attrs = verify_dataset(args.path, manifest=args.manifest, checksum=args.checksum)
             print(f"{args.path}: OK ({attrs['n_events']} {attrs['process']} events, seed {attrs['seed']}, "

@@ -23,7 +23,7 @@ from e2e_tutorial import detector, generation, images, reconstruction
 
 N, SEED, CHUNK = 10, 7, 4  # 3 chunks: 4 + 4 + 2 events
 KW = {"chunk_size": CHUNK, "mpi": False, "progress": False}
-ARGS = f"--process h --events {N} --seed {SEED} --chunk-size {CHUNK} --no-mpi --no-prefilter"
+ARGS = f"--process h --events {N} --seed {SEED} --chunk-size {CHUNK} --no-mpi --prefilter"  # the course defaults (COURSE_MPI, COURSE_PREFILTER)
 
 
 def sha(path: Path) -> str:
@@ -103,7 +103,8 @@ def test_stored_events_equal_the_pipeline(ref):
     wanted = dict(zip(images_ds.truth["event"][chunk0].tolist(), chunk0.tolist()))
     pythia_seed, detector_seed = d.chunk_seeds(SEED, "h", 0)
     rng = np.random.default_rng(detector_seed)
-    events = generation.generate_with_truth("h", max(wanted) + 1, pythia_seed, mpi=False)
+    events = generation.generate_with_truth("h", max(wanted) + 1, pythia_seed, mpi=False,
+                                            prefilter=d.COURSE_PREFILTER)
     for number, (particles, truth) in enumerate(events):
         image = images.event_image(detector.simulate(particles, rng))
         reco = reconstruction.reconstruct_event(image)
@@ -394,3 +395,31 @@ def test_binary_task_labels_and_splits(ref, gg):
     assert len(d.binary_task(ref, gg, n_per_class=5).train) == 3 + 3
     with pytest.raises(ValueError, match="fractions"):
         d.binary_task(ref, gg, fractions=(0.5, 0.5, 0.5))
+
+
+# --------------------------------------------------------------------------------------------
+# The committed samples of fast mode
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("process", d.PROCESSES)
+def test_committed_sample_is_intact_and_matches_fast_mode(process):
+    """data/samples/<process>.h5 matches its committed manifest and the fast-mode settings."""
+    from e2e_tutorial import config
+
+    path = d.course_path(process, config.FAST)
+    assert path.parent == d.SAMPLES_DIR and path.exists(), "run `make samples`"
+    attrs = d.verify_dataset(path)  # checksum against data/manifests/samples/<process>.h5.json
+    assert attrs["process"] == process
+    assert attrs["n_events"] == config.FAST.events_per_process
+    assert attrs["seed"] == config.FAST.seed
+    assert bool(attrs["mpi"]) == d.COURSE_MPI and bool(attrs["prefilter"]) == d.COURSE_PREFILTER
+    assert path.stat().st_size < 3e6, "committed samples must stay small"
+
+
+def test_missing_course_dataset_says_how_to_make_it(monkeypatch, tmp_path):
+    from e2e_tutorial import config
+
+    monkeypatch.setattr(d, "GENERATED_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"run `make data`"):
+        d.load_course_dataset("h", "features", config.FULL)
