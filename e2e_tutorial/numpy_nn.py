@@ -27,7 +27,7 @@ expected.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -44,9 +44,12 @@ __all__ = [
     "dense_forward",
     "dense_backward",
     "gradient_descent_step",
+    "finite_difference_gradients",
     "SingleNeuronPass",
     "single_neuron_example",
     "NumpyFCN",
+    "minibatch_indices",
+    "train_sgd",
 ]
 
 Array = NDArray[np.float64]
@@ -272,6 +275,41 @@ def gradient_descent_step(
     return new
 
 
+def finite_difference_gradients(
+    loss_fn: Callable[[list[Array]], float], params: Sequence[ArrayLike], eps: float = 1e-6
+) -> list[Array]:
+    """Gradients of a scalar loss by central finite differences, to check backpropagation.
+
+    ``loss_fn(params)`` takes a list of arrays shaped like ``params`` (e.g. ``[W1, b1, ...]``,
+    the order of :meth:`NumpyFCN.parameters`) and returns the scalar loss. Every element
+    ``p`` of every array is nudged by ``+eps`` and ``-eps`` in turn, the others held fixed:
+    ``dL/dp ~ (L(p + eps) - L(p - eps)) / (2 eps)``, which is exact up to terms of order
+    ``eps**2`` (plus rounding of order ``1e-16 * L / eps`` in float64). Two calls of
+    ``loss_fn`` per parameter: meant for small networks. Returns one float64 array per
+    parameter array, same shapes; ``params`` is not modified (``loss_fn`` gets copies).
+    """
+    if not (np.isfinite(eps) and eps > 0.0):
+        raise ValueError(f"step eps must be a finite number > 0; got {eps}")
+    base = [_float_array(p, f"params[{k}]").copy() for k, p in enumerate(params)]
+    grads = []
+    for k, p in enumerate(base):
+        g = np.zeros_like(p)
+        for index in np.ndindex(p.shape):
+            values = []
+            for step in (eps, -eps):
+                probe = [q.copy() for q in base]
+                probe[k][index] += step
+                value = np.asarray(loss_fn(probe), dtype=np.float64)
+                if value.shape != ():
+                    raise ValueError(
+                        f"loss_fn must return a scalar loss; got an array of shape {value.shape}"
+                    )
+                values.append(float(value))
+            g[index] = (values[0] - values[1]) / (2.0 * eps)
+        grads.append(g)
+    return grads
+
+
 # ---------------------------------------------------------------------------------------------
 # Backpropagation through a single neuron (seminar Eq. 9, Figure 18)
 # ---------------------------------------------------------------------------------------------
@@ -455,3 +493,46 @@ class NumpyFCN:
         loss = self.loss(x, y)
         self.set_parameters(gradient_descent_step(self.parameters(), self.backward(y), lr))
         return loss
+
+
+# ---------------------------------------------------------------------------------------------
+# The optimisation loop (seminar A.3.2, steps 1-5)
+# ---------------------------------------------------------------------------------------------
+
+
+def minibatch_indices(n_instances: int, batch_size: int, seed: int) -> list[NDArray[np.intp]]:
+    """The mini-batches of one epoch: row indices ``0 .. n_instances - 1`` shuffled by
+    ``numpy.random.default_rng(seed)`` and cut into consecutive pieces of ``batch_size`` (the
+    last piece holds the remainder). Every index appears exactly once per epoch."""
+    for name, value in (("n_instances", n_instances), ("batch_size", batch_size)):
+        if isinstance(value, bool) or int(value) != value or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
+    order = np.random.default_rng(seed).permutation(int(n_instances))
+    return [order[start : start + int(batch_size)] for start in range(0, len(order), int(batch_size))]
+
+
+def train_sgd(
+    net: NumpyFCN, x: ArrayLike, y: ArrayLike, lr: float, epochs: int, batch_size: int, seed: int
+) -> Array:
+    """Mini-batch gradient descent (seminar A.3.2): ``epochs`` passes over ``(x, y)``.
+
+    ``x`` has shape ``(N, F)``, ``y`` one-hot labels ``(N, C)``. Epoch ``e`` (from 0) takes its
+    mini-batches from :func:`minibatch_indices` with seed ``seed + e``, and each batch is one
+    :meth:`NumpyFCN.train_step` with learning rate ``lr``. ``net`` is updated in place.
+    Returns the mini-batch loss (Eq. 8) of every step, measured before the step, shape
+    ``(steps,)``.
+    """
+    x = _float_array(x, "x")
+    y = _float_array(y, "y")
+    if x.ndim != 2 or y.ndim != 2 or len(x) != len(y):
+        raise ValueError(
+            f"x and y must be (N, F) and (N, C) with the same N; got {x.shape} and {y.shape}"
+        )
+    if isinstance(epochs, bool) or int(epochs) != epochs or epochs < 0:
+        raise ValueError(f"epochs must be an integer >= 0; got {epochs!r}")
+    losses = [
+        net.train_step(x[idx], y[idx], lr)
+        for epoch in range(int(epochs))
+        for idx in minibatch_indices(len(x), batch_size, seed + epoch)
+    ]
+    return np.asarray(losses, dtype=np.float64)

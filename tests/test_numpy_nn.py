@@ -354,3 +354,90 @@ def test_numpy_fcn_learns_signal_first(rng):
     assert net.loss(x, onehot(labels, 2)) < 0.5 * first
     p_sig = net.forward(x)[:, 0]
     assert p_sig[labels == 0].mean() > 0.8 and p_sig[labels == 1].mean() < 0.2
+
+
+# --------------------------------------------------------------------------- finite differences
+
+
+def test_finite_difference_gradients_of_a_known_function(rng):
+    """L = sum(A * P**3) + c . q has dL/dP = 3 A P**2 and dL/dq = c: central differences
+    recover both to order eps**2, and the inputs stay untouched."""
+    A, P = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    c, q = rng.normal(size=5), rng.normal(size=5)
+    before = [P.copy(), q.copy()]
+    fd = nn_.finite_difference_gradients(lambda p: np.sum(A * p[0] ** 3) + c @ p[1], [P, q])
+    assert [g.shape for g in fd] == [(3, 4), (5,)]
+    np.testing.assert_allclose(fd[0], 3 * A * P**2, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(fd[1], c, rtol=0, atol=1e-8)
+    np.testing.assert_array_equal(P, before[0])
+    np.testing.assert_array_equal(q, before[1])
+    # a coarse step leaves the eps**2 error of the cubic visible: (f(p+e) - f(p-e)) / 2e = 3p^2 + e^2
+    coarse = nn_.finite_difference_gradients(lambda p: float(p[0][0] ** 3), [np.array([2.0])], eps=0.1)
+    assert coarse[0][0] == pytest.approx(3 * 2.0**2 + 0.1**2, rel=1e-12)
+
+
+def test_finite_difference_gradients_agree_with_numpy_fcn_backprop(rng):
+    net = nn_.NumpyFCN((3, 5, 4, 2), seed=5)
+    x = rng.normal(size=(20, 3))
+    y = onehot(rng.integers(0, 2, size=20), 2)
+    net.loss(x, y)
+    grads = net.backward(y)
+    probe = nn_.NumpyFCN((3, 5, 4, 2), seed=0)
+
+    def loss_of(params):
+        probe.set_parameters(params)
+        return probe.loss(x, y)
+
+    fd = nn_.finite_difference_gradients(loss_of, net.parameters())
+    for g, f in zip(grads, fd):
+        np.testing.assert_allclose(f, g, rtol=0, atol=1e-8)
+
+
+def test_finite_difference_gradients_rejects_bad_input():
+    with pytest.raises(ValueError, match="eps must be a finite number > 0; got 0.0"):
+        nn_.finite_difference_gradients(lambda p: 0.0, [np.zeros(2)], eps=0.0)
+    with pytest.raises(ValueError, match=r"scalar loss; got an array of shape \(2,\)"):
+        nn_.finite_difference_gradients(lambda p: p[0], [np.zeros(2)])
+    with pytest.raises(ValueError, match=r"params\[0\] must be finite"):
+        nn_.finite_difference_gradients(lambda p: 0.0, [np.array([np.inf])])
+
+
+# --------------------------------------------------------------------------- the training loop
+
+
+def test_minibatch_indices_cover_every_row_once_per_epoch():
+    batches = nn_.minibatch_indices(10, 4, seed=3)
+    assert [len(b) for b in batches] == [4, 4, 2]
+    np.testing.assert_array_equal(np.sort(np.concatenate(batches)), np.arange(10))
+    again = nn_.minibatch_indices(10, 4, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again))  # seeded
+    other = np.concatenate(nn_.minibatch_indices(10, 4, seed=4))
+    assert not np.array_equal(np.concatenate(batches), other)  # a new epoch, a new order
+    assert [len(b) for b in nn_.minibatch_indices(3, 8, seed=0)] == [3]
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1; got 0"):
+        nn_.minibatch_indices(10, 0, seed=0)
+    with pytest.raises(ValueError, match="n_instances must be an integer >= 1; got 2.5"):
+        nn_.minibatch_indices(2.5, 1, seed=0)
+
+
+def test_train_sgd_is_train_step_over_shuffled_minibatches(rng):
+    x, labels = _toy_problem(rng, n=50)
+    y = onehot(labels, 2)
+    net = nn_.NumpyFCN((5, 6, 2), seed=2)
+    losses = nn_.train_sgd(net, x, y, lr=0.3, epochs=3, batch_size=16, seed=9)
+    assert losses.shape == (3 * 4,)
+    by_hand = nn_.NumpyFCN((5, 6, 2), seed=2)
+    expected = []
+    for epoch in range(3):
+        order = np.random.default_rng(9 + epoch).permutation(50)
+        for start in range(0, 50, 16):
+            idx = order[start : start + 16]
+            expected.append(by_hand.train_step(x[idx], y[idx], lr=0.3))
+    np.testing.assert_array_equal(losses, expected)
+    for p, q in zip(net.parameters(), by_hand.parameters()):
+        np.testing.assert_array_equal(p, q)
+    assert nn_.train_sgd(net, x, y, lr=0.3, epochs=0, batch_size=16, seed=9).shape == (0,)
+    with pytest.raises(ValueError, match=r"same N; got \(50, 5\) and \(49, 2\)"):
+        nn_.train_sgd(net, x, y[:49], lr=0.3, epochs=1, batch_size=16, seed=9)
+    with pytest.raises(ValueError, match="epochs must be an integer >= 0; got -1"):
+        nn_.train_sgd(net, x, y, lr=0.3, epochs=-1, batch_size=16, seed=9)
