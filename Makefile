@@ -40,11 +40,15 @@ samples: $(STAMP)
 # The book is always built in full mode: the execution cache keys on notebook content, not on
 # E2E_FAST, so a fast-mode build would be served again as if it were the full one.
 # -W turns Sphinx warnings into errors; the grep also catches warnings printed by kernels and
-# libraries while the notebooks execute, which Sphinx does not see.
+# libraries while the notebooks execute, which Sphinx does not see. One line is let through:
+# jupyter_client interrupts every kernel just before shutting it down, and when the SIGINT lands
+# while the kernel is still handling a message, ipykernel logs "KeyboardInterrupt caught in
+# kernel" (a race in the shutdown, seen intermittently, after all cells have run).
+BENIGN := \[IPKernelApp\] ERROR \| KeyboardInterrupt caught in kernel\.$$
 book: $(STAMP) data
 	@mkdir -p _build
 	set -o pipefail; env -u E2E_FAST $(BIN)/jupyter-book build . -W --keep-going 2>&1 | tee _build/book.log
-	@! grep -nE "WARNING|ERROR" _build/book.log || { echo "the build printed the warnings above (log: _build/book.log)"; exit 1; }
+	@! grep -E "WARNING|ERROR" _build/book.log | grep -vE "$(BENIGN)" || { echo "the build printed the warnings above (log: _build/book.log)"; exit 1; }
 	@test -f _build/html/index.html || { echo "no _build/html/index.html: the build made no HTML"; exit 1; }
 	@echo "Book: $(CURDIR)/_build/html/index.html"
 
