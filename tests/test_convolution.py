@@ -16,13 +16,6 @@ import torch.nn.functional as F
 from e2e_tutorial import convolution as cv
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny tensors: one thread is fastest and does not fight other jobs on a 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _t(a: np.ndarray) -> torch.Tensor:

@@ -19,14 +19,6 @@ from e2e_tutorial.convolution import conv_output_size
 from e2e_tutorial.models import FCN, PlainCNN, ResNet15, trace_shapes
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """The tensors here are tiny: one thread is fastest, and it avoids torch's threads
-    spinning against each other on a busy 2-core machine. Restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture

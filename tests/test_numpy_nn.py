@@ -18,14 +18,6 @@ TOL = 1e-10
 RNG_SEED = 20210502
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """The tensors here are tiny: one thread is fastest, and it avoids torch's threads
-    spinning against each other on a busy 2-core machine. Restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture

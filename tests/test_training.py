@@ -20,13 +20,6 @@ from e2e_tutorial import training
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread, and a busy 2-core machine stalls two."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def separable(n: int, seed: int, n_features: int = 5, noise: float = 0.2) -> TensorDataset:
