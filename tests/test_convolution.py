@@ -16,8 +16,6 @@ import torch.nn.functional as F
 from e2e_tutorial import convolution as cv
 
 
-
-
 def _t(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a))
 

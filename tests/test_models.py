@@ -19,8 +19,6 @@ from e2e_tutorial.convolution import conv_output_size
 from e2e_tutorial.models import FCN, PlainCNN, ResNet15, trace_shapes
 
 
-
-
 @pytest.fixture
 def model() -> FCN:
     torch.manual_seed(0)

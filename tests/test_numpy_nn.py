@@ -18,8 +18,6 @@ TOL = 1e-10
 RNG_SEED = 20210502
 
 
-
-
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(RNG_SEED)

@@ -20,8 +20,6 @@ from e2e_tutorial import training
 REPO = Path(__file__).resolve().parents[1]
 
 
-
-
 def separable(n: int, seed: int, n_features: int = 5, noise: float = 0.2) -> TensorDataset:
     """Two classes split by a plane through the origin (label 0 = signal on one side)."""
     gen = np.random.default_rng(seed)
