@@ -99,16 +99,16 @@ from scipy.special import erf
 from e2e_tutorial.coordinates import (
     CRYSTAL_DETA,
     CRYSTAL_DPHI,
+    ECAL_ETA_EDGES,
+    ECAL_ETA_MAX,
     ECAL_N_ETA,
     ECAL_N_PHI,
+    ECAL_PHI_EDGES,
     ECAL_RADIUS_M,
+    HCAL_N_ETA,
     HCAL_N_PHI,
-    delta_phi,
-    ecal_center,
-    ecal_index,
-    hcal_index,
-    in_ecal_barrel,
-    pt_eta_phi,
+    HCAL_TOWER_SIZE,
+    _wrap,
 )
 
 __all__ = [
@@ -356,8 +356,14 @@ def propagate_to_radius(
     vx, vy, vz, px, py, pz, q = np.broadcast_arrays(
         *(np.asarray(a, dtype=np.float64) for a in (vx, vy, vz, px, py, pz, charge))
     )
-    r = float(radius_m)
-    pt = np.hypot(px, py)
+    return _propagate(vx, vy, vz, px, py, pz, q, np.hypot(px, py), float(radius_m), b_field_t)
+
+
+def _propagate(
+    vx: NDArray, vy: NDArray, vz: NDArray, px: NDArray, py: NDArray, pz: NDArray, q: NDArray,
+    pt: NDArray, r: float, b_field_t: float,
+) -> tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """:func:`propagate_to_radius` on float64 arrays of equal shape, ``pt = hypot(px, py)``."""
     inside = (np.hypot(vx, vy) < r) & (pt > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         tx, ty = px / pt, py / pt
@@ -367,29 +373,32 @@ def propagate_to_radius(
         # Helix.
         radius = bending_radius(pt, q, b_field_t)
         w = -np.sign(q)
-        cx, cy = vx - w * radius * ty, vy + w * radius * tx
+        w_radius = w * radius
+        cx, cy = vx - w_radius * ty, vy + w_radius * tx
         c_norm = np.hypot(cx, cy)
         cos_arg = (r * r - c_norm * c_norm - radius * radius) / (2.0 * radius * c_norm)
         psi_c = np.arctan2(cy, cx)
-        psi_d = np.arctan2(vy - cy, vx - cx)
+        dx, dy = vx - cx, vy - cy
+        psi_d = np.arctan2(dy, dx)
         acos = np.arccos(np.clip(cos_arg, -1.0, 1.0))
         two_pi = 2.0 * np.pi
-        alpha1 = np.mod(w * (psi_c - psi_d + acos), two_pi)
-        alpha2 = np.mod(w * (psi_c - psi_d - acos), two_pi)
+        psi = psi_c - psi_d
+        alpha1 = np.mod(w * (psi + acos), two_pi)
+        alpha2 = np.mod(w * (psi - acos), two_pi)
         alpha = np.minimum(alpha1, alpha2)
-        cos_a, sin_a = np.cos(w * alpha), np.sin(w * alpha)
-        dx, dy = vx - cx, vy - cy
+        w_alpha = w * alpha
+        cos_a, sin_a = np.cos(w_alpha), np.sin(w_alpha)
         hx = cx + cos_a * dx - sin_a * dy
         hy = cy + sin_a * dx + cos_a * dy
         s_helix = radius * alpha
     charged = q != 0
-    reaches = inside & np.where(charged, np.abs(cos_arg) <= 1.0, True)
+    reaches = inside & (~charged | (np.abs(cos_arg) <= 1.0))
     x = np.where(charged, hx, vx + s_line * tx)
     y = np.where(charged, hy, vy + s_line * ty)
     s = np.where(charged, s_helix, s_line)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = vz + s * pz / pt
-    nan = np.full_like(x, np.nan)
+    nan = np.nan
     return reaches, np.where(reaches, x, nan), np.where(reaches, y, nan), np.where(reaches, z, nan)
 
 
@@ -406,10 +415,13 @@ def em_profile_1d(offset: NDArray, sigma: float, half_window: int) -> NDArray[np
     -h..h from the impact crystal: the Gaussian integrated exactly between crystal edges,
     0.5 [erf((d + 1/2 - u) / (sqrt 2 sigma)) - erf((d - 1/2 - u) / (sqrt 2 sigma))].
     """
-    d = np.arange(-half_window, half_window + 1, dtype=np.float64)
+    # erf at the 2 h + 2 crystal edges d + 1/2, d = -h - 1 .. h (the lower edge of crystal d is
+    # the upper edge of crystal d - 1, the same number: half-integers are exact).
+    edges = np.arange(-half_window - 1, half_window + 1, dtype=np.float64) + 0.5
     u = np.asarray(offset, dtype=np.float64)[:, None]
     k = 1.0 / (np.sqrt(2.0) * sigma)
-    return 0.5 * (erf((d + 0.5 - u) * k) - erf((d - 0.5 - u) * k))
+    cdf = erf((edges - u) * k)
+    return 0.5 * (cdf[:, 1:] - cdf[:, :-1])
 
 
 def shower_weights(
@@ -422,11 +434,21 @@ def shower_weights(
     """
     h = params.shower_window // 2
     rm = params.moliere_radius_m / params.crystal_width_m  # Moliere radius in crystals (0.97)
-    out = np.zeros((len(offset_eta), 2 * h + 1, 2 * h + 1))
-    for frac, sig in ((params.em_core_fraction, params.em_core_sigma_rm),
-                      (1.0 - params.em_core_fraction, params.em_tail_sigma_rm)):
-        pe = em_profile_1d(offset_eta, sig * rm, h)
-        pp = em_profile_1d(offset_phi, sig * rm, h)
+    offset_eta = np.asarray(offset_eta, dtype=np.float64).reshape(-1)
+    offset_phi = np.asarray(offset_phi, dtype=np.float64).reshape(-1)
+    n = len(offset_eta)
+    fractions = (params.em_core_fraction, 1.0 - params.em_core_fraction)
+    sigmas = (params.em_core_sigma_rm * rm, params.em_tail_sigma_rm * rm)
+    # em_profile_1d for both Gaussians and both directions with one erf call: erf at the
+    # crystal edges, shape (Gaussian, eta offsets then phi offsets, edge).
+    edges = np.arange(-h - 1, h + 1, dtype=np.float64) + 0.5
+    k = np.array([1.0 / (np.sqrt(2.0) * sigma) for sigma in sigmas])
+    u = np.concatenate([offset_eta, offset_phi])[:, None]
+    cdf = erf((edges - u)[None, :, :] * k[:, None, None])
+    prof = 0.5 * (cdf[:, :, 1:] - cdf[:, :, :-1])
+    out = np.zeros((n, 2 * h + 1, 2 * h + 1))
+    for g, frac in enumerate(fractions):
+        pe, pp = prof[g, :n], prof[g, n:]
         out += frac * pe[:, :, None] * pp[:, None, :]
     return out / out.sum(axis=(1, 2), keepdims=True)
 
@@ -452,10 +474,11 @@ def _check_particles(particles: np.ndarray) -> np.ndarray:
         raise ValueError(f"particles must be 1-D (one row per particle); got shape {particles.shape}")
     for name in REQUIRED_FIELDS:
         col = particles[name]
+        if np.isfinite(col).all():
+            continue
         bad = ~np.isfinite(col)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise ValueError(f"particles[{name!r}] must be finite; got {col[i]!r} at row {i}")
+        i = int(np.argmax(bad))
+        raise ValueError(f"particles[{name!r}] must be finite; got {col[i]!r} at row {i}")
     return particles
 
 
@@ -476,12 +499,22 @@ def _gamma_smear(e: NDArray, stochastic: float, constant: float, rng: np.random.
     return rng.gamma(1.0 / rel2, np.where(e > 0, e * rel2, 0.0))
 
 
-def _sum_by_index(
-    flat: NDArray[np.intp], values: NDArray
-) -> tuple[NDArray[np.intp], NDArray, NDArray[np.intp]]:
-    """Unique indices (sorted), the sum of ``values`` over each, and the inverse map."""
-    uniq, inverse = np.unique(flat, return_inverse=True)
-    return uniq, np.bincount(inverse, weights=values, minlength=uniq.size), inverse
+def _sum_dense(
+    flat: NDArray[np.intp], values: NDArray, size: int
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """The indices in [0, size) that occur in ``flat``, sorted, and the sum of ``values`` over
+    each (bincount adds them in input order; no sort needed)."""
+    touched = np.zeros(size, dtype=bool)
+    touched[flat] = True
+    uniq = np.flatnonzero(touched)
+    return uniq, np.bincount(flat, weights=values, minlength=size)[uniq]
+
+
+# Crystal-centre coordinates (as coordinates.ecal_center computes them) and constants.
+_ETA_CENTRES = 0.5 * (ECAL_ETA_EDGES[:-1] + ECAL_ETA_EDGES[1:])
+_PHI_CENTRES = 0.5 * (ECAL_PHI_EDGES[:-1] + ECAL_PHI_EDGES[1:])
+_N_CRYSTALS = ECAL_N_ETA * ECAL_N_PHI
+_N_TOWERS = HCAL_N_ETA * HCAL_N_PHI
 
 
 def simulate(
@@ -496,6 +529,11 @@ def simulate(
     outside the barrel, along the beam or not interacting are ignored silently. See the module
     docstring for the model.
     """
+    # Performance note: this runs once per simulated event, on a few hundred particles, so the
+    # cost is the number of numpy calls more than their size. The arithmetic is the same,
+    # operation by operation, as in the straightforward formulation (coordinates.pt_eta_phi,
+    # ecal_index, np.select, np.unique, ...) it replaces: the same seed gives the same response
+    # bit for bit (benchmarks/bench_pipeline.py checks it against the original code).
     particles = _check_particles(particles)
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
@@ -510,34 +548,44 @@ def simulate(
     u_interact = rng.random(n)
 
     # Kinematics at the vertex (particles along the beam get eta = +-inf and are ignored).
-    moving = (np.hypot(px, py) > 0) | (pz != 0)
-    pt = np.zeros(n)
+    pt = np.hypot(px, py)
+    moving = (pt > 0) | (pz != 0)
     eta0 = np.full(n, np.inf)
-    if moving.any():
-        pt[moving], eta0[moving], _ = pt_eta_phi(px[moving], py[moving], pz[moving], along_beam="inf")
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if moving.all():
+            eta0 = np.arcsinh(pz / pt)
+        elif moving.any():
+            eta0[moving] = np.arcsinh(pz[moving] / pt[moving])
 
-    # Propagation to the ECAL face.
-    reaches, x, y, z = propagate_to_radius(
-        particles["vx"], particles["vy"], particles["vz"], px, py, pz, charge,
-        params.ecal_radius_m, params.b_field_t,
+    # Propagation to the ECAL face, impact point (eta, phi) and crystal of the barrel ones.
+    reaches, x, y, z = _propagate(
+        particles["vx"].astype(np.float64), particles["vy"].astype(np.float64),
+        particles["vz"].astype(np.float64), px, py, pz, charge, pt,
+        float(params.ecal_radius_m), params.b_field_t,
     )
+    hit = np.flatnonzero(reaches)
+    xr, yr, zr = x[hit], y[hit], z[hit]
+    r_xy = np.hypot(xr, yr)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        eta_r = np.arcsinh(zr / r_xy)
+    phi_r = np.where(r_xy > 0, _wrap(np.arctan2(yr, xr)), 0.0)
+    in_barrel = np.abs(eta_r) <= ECAL_ETA_MAX
+    hit, eta_b, phi_b = hit[in_barrel], eta_r[in_barrel], phi_r[in_barrel]
+    barrel = np.zeros(n, dtype=bool)
+    barrel[hit] = True
     impact_eta = np.full(n, np.nan)
     impact_phi = np.full(n, np.nan)
-    if reaches.any():
-        _, impact_eta[reaches], impact_phi[reaches] = pt_eta_phi(x[reaches], y[reaches], z[reaches])
-    barrel = reaches.copy()
-    barrel[reaches] = in_ecal_barrel(impact_eta[reaches])
-    impact_eta[~barrel] = np.nan
-    impact_phi[~barrel] = np.nan
+    impact_eta[hit] = eta_b
+    impact_phi[hit] = phi_b
     ieta = np.zeros(n, dtype=np.intp)
     iphi = np.zeros(n, dtype=np.intp)
-    if barrel.any():
-        ieta[barrel], iphi[barrel] = ecal_index(impact_eta[barrel], impact_phi[barrel])
+    ieta[hit] = np.minimum(np.searchsorted(ECAL_ETA_EDGES, eta_b, side="right") - 1, ECAL_N_ETA - 1)
+    iphi[hit] = np.searchsorted(ECAL_PHI_EDGES, phi_b, side="right") - 1  # phi_b is in [-pi, pi)
 
     # Particle classes.
-    em = np.isin(aid, _EM_IDS)
+    em = (aid == _EM_IDS[0]) | (aid == _EM_IDS[1])
     muon = aid == _MUON_ID
-    neutrino = np.isin(aid, _NEUTRINO_IDS)
+    neutrino = (aid == _NEUTRINO_IDS[0]) | (aid == _NEUTRINO_IDS[1]) | (aid == _NEUTRINO_IDS[2])
     hadron = ~(em | muon | neutrino)
     charged = charge != 0
 
@@ -553,14 +601,11 @@ def simulate(
     mip = params.ecal_mip_gev
     interacts = hadron & (u_interact < params.ecal_interaction_probability)
     share = params.hadron_ecal_share
-    ecal_true = np.select(
-        [em, muon, hadron & interacts, hadron & charged],
-        [energy, np.full(n, mip), share * energy, np.minimum(np.full(n, mip), energy)],
-        0.0,
-    )
-    hcal_true = np.select(
-        [muon, hadron], [np.full(n, params.muon_hcal_gev), energy - ecal_true], 0.0
-    )
+    muon_hcal = params.muon_hcal_gev
+    # np.select(conditions, choices, 0.0) as nested np.where: the first true condition wins.
+    ecal_true = np.where(em, energy, np.where(muon, mip, np.where(
+        interacts, share * energy, np.where(hadron & charged, np.minimum(mip, energy), 0.0))))
+    hcal_true = np.where(muon, muon_hcal, np.where(hadron, energy - ecal_true, 0.0))
     ecal_true = np.where(barrel, ecal_true, 0.0)
     hcal_true = np.where(barrel, hcal_true, 0.0)
 
@@ -569,33 +614,39 @@ def simulate(
     e_had = _gamma_smear(np.where(hadron & barrel, energy, 0.0),
                          params.hadron_stochastic, params.hadron_constant, rng)
     had_ecal = np.where(interacts, share * e_had, np.where(charged, np.minimum(mip, e_had), 0.0))
-    ecal_meas = np.select([em, muon, hadron], [e_em, np.full(n, mip), had_ecal], 0.0)
+    ecal_meas = np.where(em, e_em, np.where(muon, mip, np.where(hadron, had_ecal, 0.0)))
     ecal_meas = np.where(barrel, ecal_meas, 0.0)
-    hcal_meas = np.select([muon, hadron], [np.full(n, params.muon_hcal_gev), e_had - had_ecal], 0.0)
+    hcal_meas = np.where(muon, muon_hcal, np.where(hadron, e_had - had_ecal, 0.0))
     hcal_meas = np.where(barrel, hcal_meas, 0.0)
 
     # --- ECAL: showers over windows, MIPs in one crystal ----------------------------------
-    showers = barrel & (em | interacts) & (ecal_meas > 0)
-    single = barrel & ~showers & (ecal_meas > 0)
+    deposit = barrel & (ecal_meas > 0)
+    showers = deposit & (em | interacts)
+    single = deposit & ~showers
     et = np.where(barrel, ecal_meas / np.cosh(np.where(barrel, impact_eta, 0.0)), 0.0)
     full = showers & (et > params.ecal_full_readout_et_gev)
     flat, dep, flag = _shower_deposits(
         ieta[showers], iphi[showers], impact_eta[showers], impact_phi[showers],
         ecal_meas[showers], full[showers], params,
     )
-    flat = np.concatenate([flat, ieta[single] * ECAL_N_PHI + iphi[single]])
-    dep = np.concatenate([dep, ecal_meas[single]])
-    flag = np.concatenate([flag, np.zeros(int(single.sum()))])
-    crystals, e_crystal, inverse = _sum_by_index(flat, dep)
-    read_in_full = np.bincount(inverse, weights=flag, minlength=crystals.size) > 0
+    if single.any():
+        flat = np.concatenate([flat, ieta[single] * ECAL_N_PHI + iphi[single]])
+        dep = np.concatenate([dep, ecal_meas[single]])
+        flag = np.concatenate([flag, np.zeros(int(single.sum()), dtype=bool)])
+    crystals, e_crystal = _sum_dense(flat, dep, _N_CRYSTALS)
+    read_in_full = np.zeros(_N_CRYSTALS, dtype=bool)
+    read_in_full[flat[flag]] = True
+    read_in_full = read_in_full[crystals]
     e_crystal = e_crystal + params.ecal_noise_gev * rng.standard_normal(crystals.size)
     keep = read_in_full | ((e_crystal >= params.ecal_zs_threshold_gev) & (e_crystal > 0))
     crystals, e_crystal = crystals[keep], e_crystal[keep]
 
-    # --- HCAL: one tower per particle -----------------------------------------------------
+    # --- HCAL: one tower per particle (the tower behind the ECAL crystal of its impact) ----
     in_hcal = barrel & (hcal_meas > 0)
-    teta, tphi = hcal_index(impact_eta[in_hcal], impact_phi[in_hcal])
-    towers, e_tower, _ = _sum_by_index(np.asarray(teta) * HCAL_N_PHI + np.asarray(tphi), hcal_meas[in_hcal])
+    towers, e_tower = _sum_dense(
+        (ieta[in_hcal] // HCAL_TOWER_SIZE) * HCAL_N_PHI + iphi[in_hcal] // HCAL_TOWER_SIZE,
+        hcal_meas[in_hcal], _N_TOWERS,
+    )
     keep_t = e_tower > 0
     towers, e_tower = towers[keep_t], e_tower[keep_t]
 
@@ -621,23 +672,33 @@ def simulate(
 def _shower_deposits(
     ieta: NDArray[np.intp], iphi: NDArray[np.intp],
     eta: NDArray, phi: NDArray, energy: NDArray, full: NDArray[np.bool_], params: DetectorParams,
-) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.float64]]:
-    """Flat crystal indices (ieta x 360 + iphi), energies and full-readout flags (0/1) of the
+) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.bool_]]:
+    """Flat crystal indices (ieta x 360 + iphi), energies and full-readout flags of the
     crystals of the showers' windows.
 
     Crystals beyond the barrel edge in eta are dropped (their energy is lost); phi wraps.
     """
     h = params.shower_window // 2
     if ieta.size == 0:
-        return np.zeros(0, dtype=np.intp), np.zeros(0), np.zeros(0)
-    eta_c, phi_c = ecal_center(ieta, iphi)
-    u_eta = (eta - eta_c) / CRYSTAL_DETA
-    u_phi = delta_phi(phi, phi_c) / CRYSTAL_DPHI
+        return np.zeros(0, dtype=np.intp), np.zeros(0), np.zeros(0, dtype=bool)
+    # Offsets from the crystal centre in crystal units (coordinates.ecal_center, delta_phi).
+    u_eta = (eta - _ETA_CENTRES[ieta]) / CRYSTAL_DETA
+    d = phi - _PHI_CENTRES[iphi]
+    size = np.abs(d)
+    if (size < np.pi).all():  # the usual case: delta_phi's wrapping leaves d unchanged
+        u_phi = np.where(d < 0, -size, size) / CRYSTAL_DPHI
+    else:
+        w = _wrap(size)
+        w = np.where(d < 0, -w, w)
+        u_phi = np.where(w >= np.pi, w - 2.0 * np.pi, w) / CRYSTAL_DPHI
     weights = shower_weights(u_eta, u_phi, params) * energy[:, None, None]
     d = np.arange(-h, h + 1)
-    shape = weights.shape
-    rows = np.broadcast_to(ieta[:, None, None] + d[None, :, None], shape)
-    cols = np.broadcast_to(np.mod(iphi[:, None, None] + d[None, None, :], ECAL_N_PHI), shape)
-    ok = (rows >= 0) & (rows < ECAL_N_ETA)
-    flags = np.broadcast_to(full[:, None, None], ok.shape).astype(np.float64)
-    return (rows[ok] * ECAL_N_PHI + cols[ok]).astype(np.intp), weights[ok], flags[ok]
+    rows = ieta[:, None] + d
+    cols = np.mod(iphi[:, None] + d, ECAL_N_PHI)
+    flat = rows[:, :, None] * ECAL_N_PHI + cols[:, None, :]
+    flags = np.repeat(full, flat[0].size)  # the shower's flag for each crystal of its window
+    ok_rows = (rows >= 0) & (rows < ECAL_N_ETA)
+    if ok_rows.all():  # no window crosses the barrel edge (the usual case)
+        return flat.reshape(-1), weights.reshape(-1), flags
+    ok = np.broadcast_to(ok_rows[:, :, None], flat.shape)
+    return flat[ok], weights[ok], flags.reshape(flat.shape)[ok]

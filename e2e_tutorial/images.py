@@ -58,6 +58,30 @@ def _grid(ieta: NDArray, iphi: NDArray, values: NDArray, n_eta: int, n_phi: int)
     return np.bincount(flat, weights=values, minlength=n_eta * n_phi).reshape(n_eta, n_phi)
 
 
+def _fill(out: NDArray[np.float32], ieta: NDArray, iphi: NDArray, values: NDArray) -> None:
+    """``out[...] = _grid(ieta, iphi, values, *out.shape)`` cast to ``out``'s dtype, for a
+    zero-filled 2-D ``out``, without making the dense float64 grid: only the cells that
+    receive values are written, each with the same float64 sum (bincount adds the values of a
+    cell in input order, starting from 0.0; so does the sum over a cell's values here)."""
+    n_eta, n_phi = out.shape
+    flat = np.asarray(ieta, dtype=np.intp) * n_phi + np.asarray(iphi, dtype=np.intp)
+    w = np.asarray(values)
+    if flat.ndim != 1 or w.shape != flat.shape or w.dtype.kind not in "biuf":
+        out[...] = _grid(ieta, iphi, values, n_eta, n_phi)  # raises what _grid raises
+        return
+    if flat.size == 0:
+        return
+    if flat.min() < 0 or flat.max() >= n_eta * n_phi:
+        out[...] = _grid(ieta, iphi, values, n_eta, n_phi)  # raises what _grid raises
+        return
+    w = w.astype(np.float64, copy=False)
+    if flat.size == 1 or np.all(flat[1:] > flat[:-1]):  # distinct cells (ECAL, HCAL hits)
+        out.reshape(-1)[flat] = 0.0 + w  # what bincount gives: 0.0 + the value (-0.0 -> 0.0)
+        return
+    cells, inverse = np.unique(flat, return_inverse=True)
+    out.reshape(-1)[cells] = np.bincount(inverse, weights=w, minlength=cells.size)
+
+
 def event_image(
     response: DetectorResponse,
     downsample: int = 1,
@@ -75,13 +99,17 @@ def event_image(
     if hcal not in ("copy", "share"):
         raise ValueError(f"hcal must be 'copy' or 'share'; got {hcal!r}")
     _check_factor(downsample)
-    tracks = _grid(response.track_ieta, response.track_iphi, response.track_pt, ECAL_N_ETA, ECAL_N_PHI)
-    ecal = _grid(response.ecal_ieta, response.ecal_iphi, response.ecal_energy, ECAL_N_ETA, ECAL_N_PHI)
+    # Written straight into the float32 image: the values are those of the float64 grids
+    # (per-crystal sums, tower energies, tower energies / 25) cast to float32, as before, but
+    # without three dense float64 images and their stacking and conversion.
+    image = np.zeros(IMAGE_SHAPE, dtype=np.float32)
+    _fill(image[0], response.track_ieta, response.track_iphi, response.track_pt)
+    _fill(image[1], response.ecal_ieta, response.ecal_iphi, response.ecal_energy)
     towers = _grid(response.hcal_ieta, response.hcal_iphi, response.hcal_energy, HCAL_N_ETA, HCAL_N_PHI)
     if hcal == "share":
         towers = towers / HCAL_TOWER_SIZE**2
-    hcal_img = np.repeat(np.repeat(towers, HCAL_TOWER_SIZE, axis=0), HCAL_TOWER_SIZE, axis=1)
-    image = np.stack([tracks, ecal, hcal_img]).astype(np.float32)
+    k = HCAL_TOWER_SIZE
+    image[2].reshape(HCAL_N_ETA, k, HCAL_N_PHI, k)[...] = towers.astype(np.float32)[:, None, :, None]
     return downsample_image(image, downsample) if downsample != 1 else image
 
 

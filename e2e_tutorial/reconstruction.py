@@ -85,7 +85,7 @@ from e2e_tutorial.coordinates import (
     ECAL_N_ETA,
     ECAL_N_PHI,
     HCAL_TOWER_SIZE,
-    delta_phi,
+    _wrap,
     ecal_center,
     wrap_phi,
 )
@@ -188,6 +188,8 @@ _HALF_ISO = int(np.ceil(ISO_CONE / CRYSTAL_DPHI))  # 18 crystals cover the cone
 _ROW_ETA = np.asarray(ecal_center(np.arange(ECAL_N_ETA), 0)[0])
 #: Phi of every column's centre (360 values).
 _COL_PHI = np.asarray(ecal_center(0, np.arange(ECAL_N_PHI))[1])
+#: cosh of every row's eta (the seed threshold is on E / cosh(eta)).
+_COSH_ROW_ETA = np.cosh(_ROW_ETA)
 
 
 def containment_5x5(params: DetectorParams = DEFAULT, n_points: int = 20) -> float:
@@ -221,6 +223,12 @@ CONTAINMENT_5X5 = containment_5x5()
 
 def _check_image(image: NDArray) -> NDArray[np.float64]:
     """The image as float64, or ValueError naming the shape or the bad value."""
+    return _checked_image(image).astype(np.float64)
+
+
+def _checked_image(image: NDArray) -> NDArray:
+    """The image as an array of its own dtype (no float64 copy of the whole image), after the
+    checks of :func:`_check_image`, which raise the same errors."""
     arr = np.asarray(image)
     if arr.shape != IMAGE_SHAPE:
         raise ValueError(
@@ -229,14 +237,20 @@ def _check_image(image: NDArray) -> NDArray[np.float64]:
         )
     if arr.dtype.kind not in "iuf":
         raise ValueError(f"image must hold numbers (GeV); got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    bad = ~np.isfinite(arr)
+    # Integers, float16 and float32 convert to float64 exactly (so finite stays finite): check
+    # them as they are. Other types (e.g. longdouble may overflow) are converted first.
+    if arr.dtype.kind in "iu":
+        return arr
+    if arr.dtype in (np.float16, np.float32) and np.isfinite(arr).all():
+        return arr
+    full = arr.astype(np.float64)
+    bad = ~np.isfinite(full)
     if bad.any():
         c, i, j = np.argwhere(bad)[0]
         raise ValueError(
-            f"image must be finite; got {arr[c, i, j]!r} at channel {c}, ieta {i}, iphi {j}"
+            f"image must be finite; got {full[c, i, j]!r} at channel {c}, ieta {i}, iphi {j}"
         )
-    return arr
+    return full
 
 
 def _check_hcal_mode(hcal: str) -> None:
@@ -278,19 +292,6 @@ def _check_pair(photons: np.ndarray, pair: tuple[int, int]) -> tuple[int, int]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _neighbour(a: NDArray, deta: int, dphi: int, fill: float) -> NDArray:
-    """b[i, j] = a[i + deta, (j + dphi) mod 360]; ``fill`` where row i + deta is off the barrel."""
-    rolled = np.roll(a, -dphi, axis=1)
-    out = np.full_like(a, fill)
-    if deta > 0:
-        out[:-deta] = rolled[deta:]
-    elif deta < 0:
-        out[-deta:] = rolled[:deta]
-    else:
-        out[:] = rolled
-    return out
-
-
 def find_seeds(
     ecal: NDArray, et_min: float = SEED_ET_MIN
 ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
@@ -303,29 +304,57 @@ def find_seeds(
     ecal = np.asarray(ecal, dtype=np.float64)
     if ecal.shape != IMAGE_SHAPE[1:]:
         raise ValueError(f"ecal must have shape {IMAGE_SHAPE[1:]}; got shape {ecal.shape}")
+    _check_et_min(et_min)
+    return _seeds(ecal, et_min)
+
+
+def _check_et_min(et_min: float) -> None:
     if not np.isfinite(et_min) or et_min < 0:
         raise ValueError(f"et_min must be a finite number >= 0 GeV; got {et_min!r}")
-    is_max = ecal / np.cosh(_ROW_ETA)[:, None] > et_min
-    for deta in (-1, 0, 1):
-        for dphi in (-1, 0, 1):
-            if deta == 0 and dphi == 0:
-                continue
-            other = _neighbour(ecal, deta, dphi, -np.inf)
-            before = deta < 0 or (deta == 0 and dphi < 0)
-            is_max &= (ecal > other) if before else (ecal >= other)
-    ieta, iphi = np.nonzero(is_max)
-    return ieta.astype(np.intp), iphi.astype(np.intp)
+
+
+#: The 8 neighbours of a crystal (row offset, column offset), and whether each comes before it
+#: in (ieta, iphi) order (a seed must be strictly above those, >= the others).
+_NEIGHBOURS = [(deta, dphi) for deta in (-1, 0, 1) for dphi in (-1, 0, 1) if (deta, dphi) != (0, 0)]
+_NB_DETA = np.array([d[0] for d in _NEIGHBOURS], dtype=np.intp)
+_NB_DPHI = np.array([d[1] for d in _NEIGHBOURS], dtype=np.intp)
+_NB_BEFORE = np.array([deta < 0 or (deta == 0 and dphi < 0) for deta, dphi in _NEIGHBOURS])
+
+
+def _seeds(ecal: NDArray, et_min: float) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """:func:`find_seeds` on a checked (170, 360) channel of any real dtype.
+
+    Works on the crystals with positive energy only (a seed needs E / cosh(eta) > et_min >= 0),
+    each compared with its 8 neighbours (-inf beyond the barrel edge in eta), all values
+    converted to float64 as :func:`find_seeds` converts the whole channel: the same answer as
+    comparing the whole channel with its 8 shifted copies, at a fraction of the cost.
+    """
+    flat = ecal.reshape(-1)
+    cand = np.flatnonzero(flat > 0)
+    rows, cols = np.divmod(cand, ECAL_N_PHI)
+    e = flat[cand].astype(np.float64)
+    ok = e / _COSH_ROW_ETA[rows] > et_min
+    rows, cols, e = rows[ok], cols[ok], e[ok]
+    nb_rows = rows[:, None] + _NB_DETA
+    nb_cols = np.mod(cols[:, None] + _NB_DPHI, ECAL_N_PHI)
+    inside = (nb_rows >= 0) & (nb_rows < ECAL_N_ETA)
+    other = flat[np.clip(nb_rows, 0, ECAL_N_ETA - 1) * ECAL_N_PHI + nb_cols].astype(np.float64)
+    other = np.where(inside, other, -np.inf)
+    e = e[:, None]
+    is_max = np.where(_NB_BEFORE, e > other, e >= other).all(axis=1)
+    return rows[is_max].astype(np.intp), cols[is_max].astype(np.intp)
 
 
 def _window(channel: NDArray, ieta: NDArray, iphi: NDArray, half: int) -> NDArray[np.float64]:
-    """(n, 2 half + 1, 2 half + 1) crystals of ``channel`` around each (ieta, iphi); phi wraps,
-    rows beyond the barrel edge are zero."""
+    """(n, 2 half + 1, 2 half + 1) crystals of ``channel`` around each (ieta, iphi) as float64;
+    phi wraps, rows beyond the barrel edge are zero."""
     d = np.arange(-half, half + 1)
     rows = ieta[:, None] + d
     cols = np.mod(iphi[:, None] + d, ECAL_N_PHI)
     inside = (rows >= 0) & (rows < ECAL_N_ETA)
-    out = channel[np.clip(rows, 0, ECAL_N_ETA - 1)[:, :, None], cols[:, None, :]]
-    return out * inside[:, :, None]
+    flat = np.clip(rows, 0, ECAL_N_ETA - 1)[:, :, None] * ECAL_N_PHI + cols[:, None, :]
+    out = channel.reshape(-1).take(flat)  # = channel[rows, cols], faster
+    return out.astype(np.float64, copy=False) * inside[:, :, None]
 
 
 def _central(win: NDArray, half: int) -> NDArray:
@@ -355,8 +384,9 @@ def _tower_energy(hcal: NDArray, ieta: NDArray, iphi: NDArray, mode: str) -> NDA
     touches, each tower read once."""
     k = HCAL_TOWER_SIZE
     if mode == "copy":  # every crystal holds the whole tower: read one per tower
-        towers = hcal[::k, ::k]
+        towers = hcal[::k, ::k].astype(np.float64)
     else:  # "share": every crystal holds a 25th of the tower
+        hcal = hcal.astype(np.float64)
         towers = hcal.reshape(ECAL_N_ETA // k, k, ECAL_N_PHI // k, k).sum(axis=(1, 3))
     t_lo = np.clip(ieta - _HALF_CLUSTER, 0, ECAL_N_ETA - 1) // k
     t_hi = np.clip(ieta + _HALF_CLUSTER, 0, ECAL_N_ETA - 1) // k
@@ -371,21 +401,48 @@ def _tower_energy(hcal: NDArray, ieta: NDArray, iphi: NDArray, mode: str) -> NDA
     )
 
 
+#: Offsets (crystals) of the isolation window, and per channel (tracks, ECAL) the crystals of
+#: the window outside the square vetoed around the seed.
+_ISO_OFFSETS = np.arange(-_HALF_ISO, _HALF_ISO + 1)
+_ISO_OUTSIDE_VETO = np.stack([
+    ~((np.abs(_ISO_OFFSETS)[:, None] <= veto) & (np.abs(_ISO_OFFSETS)[None, :] <= veto))
+    for veto in (TRACK_ISO_VETO, ECAL_ISO_VETO)
+])
+
+
+def _delta_phi(phi1: NDArray, phi2: NDArray) -> NDArray[np.float64]:
+    """coordinates.delta_phi for finite float64 arrays, without its checks (same numbers):
+    when no difference reaches pi (the usual case) the wrapping steps leave it unchanged."""
+    diff = phi1 - phi2
+    size = np.abs(diff)
+    if (size < np.pi).all():
+        return np.where(diff < 0, -size, size)
+    w = _wrap(size)
+    w = np.where(diff < 0, -w, w)
+    return np.where(w >= np.pi, w - 2.0 * np.pi, w)
+
+
 def _isolation(
-    channel: NDArray, ieta: NDArray, iphi: NDArray, eta: NDArray, phi: NDArray, veto: int
-) -> NDArray[np.float64]:
-    """Sum of ``channel`` over crystal centres within Delta R < ISO_CONE of (eta, phi), outside
-    the (2 veto + 1)^2 crystals around the seed (ieta, iphi)."""
-    h = _HALF_ISO
-    d = np.arange(-h, h + 1)
-    win = _window(channel, ieta, iphi, h)
-    rows = np.clip(ieta[:, None] + d, 0, ECAL_N_ETA - 1)  # rows off the barrel are zero in win
+    img: NDArray, ieta: NDArray, iphi: NDArray, eta: NDArray, phi: NDArray
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Track and ECAL isolation (GeV) of each candidate: the sum of the image's track
+    (channel 0) and ECAL (channel 1) values over the crystal centres within Delta R < ISO_CONE
+    of (eta, phi), outside the (2 veto + 1)^2 crystals around the seed (ieta, iphi), with
+    veto = TRACK_ISO_VETO and ECAL_ISO_VETO. Phi wraps; rows beyond the barrel edge are zero."""
+    d = _ISO_OFFSETS
+    rows = ieta[:, None] + d
+    inside = (rows >= 0) & (rows < ECAL_N_ETA)
+    rows = np.clip(rows, 0, ECAL_N_ETA - 1)
     cols = np.mod(iphi[:, None] + d, ECAL_N_PHI)
     deta = _ROW_ETA[rows] - eta[:, None]
-    dphi = np.asarray(delta_phi(_COL_PHI[cols], phi[:, None]))
+    dphi = _delta_phi(_COL_PHI[cols], phi[:, None])
     in_cone = deta[:, :, None] ** 2 + dphi[:, None, :] ** 2 < ISO_CONE**2
-    vetoed = (np.abs(d)[:, None] <= veto) & (np.abs(d)[None, :] <= veto)
-    return (win * (in_cone & ~vetoed)).sum(axis=(1, 2))
+    # Both channels' (n, W, W) windows in one gather: (2, n, W, W), summed window by window.
+    flat = rows[:, :, None] * ECAL_N_PHI + cols[:, None, :]
+    win = img.reshape(len(img), -1)[:2].take(flat, axis=1).astype(np.float64, copy=False)
+    win = win * inside[None, :, :, None]
+    sums = (win * (in_cone[None] & _ISO_OUTSIDE_VETO[:, None])).sum(axis=(2, 3))
+    return sums[0], sums[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,9 +460,11 @@ def photon_candidates(
     "copy" (default, the study's) or "share".
     """
     _check_hcal_mode(hcal)
-    img = _check_image(image)
+    # The image keeps its dtype (float32 from images.event_image): only the crystals read below
+    # are converted to float64, which gives the same numbers as converting the whole image.
+    img = _checked_image(image)
     tracks, ecal, hcal_img = img
-    ieta, iphi = find_seeds(ecal)
+    ieta, iphi = _seeds(ecal, SEED_ET_MIN)
     n = ieta.size
     out = np.zeros(n, dtype=PHOTON_DTYPE)
     if n == 0:
@@ -415,7 +474,7 @@ def photon_candidates(
     win3 = _central(win5, _HALF_POSITION)
     e5x5 = win5.sum(axis=(1, 2))
     e3x3 = win3.sum(axis=(1, 2))
-    e_seed = ecal[ieta, iphi]
+    e_seed = ecal[ieta, iphi].astype(np.float64)
 
     # Position: energy-weighted offsets (crystal units) over the 3 x 3, negative noise -> 0.
     w = np.maximum(win3, 0.0)
@@ -424,7 +483,8 @@ def photon_candidates(
     off_eta = (w.sum(axis=2) * d).sum(axis=1) / norm
     off_phi = (w.sum(axis=1) * d).sum(axis=1) / norm
     eta = _ROW_ETA[ieta] + off_eta * CRYSTAL_DETA
-    phi = np.asarray(wrap_phi(_COL_PHI[iphi] + off_phi * CRYSTAL_DPHI))
+    phi = _COL_PHI[iphi] + off_phi * CRYSTAL_DPHI
+    phi = _wrap(phi) if np.isfinite(phi).all() else np.asarray(wrap_phi(phi))  # wrap_phi raises
 
     energy = e5x5 / CONTAINMENT_5X5
     s_eta, s_phi = _log_spread(win5, e5x5)
@@ -444,8 +504,7 @@ def photon_candidates(
     out["sigma_iphi_iphi"] = s_phi * CRYSTAL_DPHI
     out["hcal_energy"] = hcal_e
     out["h_over_e"] = hcal_e / energy
-    out["track_iso"] = _isolation(tracks, ieta, iphi, eta, phi, TRACK_ISO_VETO)
-    out["ecal_iso"] = _isolation(ecal, ieta, iphi, eta, phi, ECAL_ISO_VETO)
+    out["track_iso"], out["ecal_iso"] = _isolation(img, ieta, iphi, eta, phi)
     return out[np.argsort(-out["pt"], kind="stable")]
 
 
