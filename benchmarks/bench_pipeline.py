@@ -1,35 +1,42 @@
 """Speed of the event pipeline: Pythia against what the course does with each event, the
 dataset generator's use of two cores, and the time of the full-mode datasets.
+Results and commands: benchmarks/README.md, section "Event pipeline".
 
-    .venv/bin/python benchmarks/bench_pipeline.py chain                    # ratios, MPI off and on
-    .venv/bin/python benchmarks/bench_pipeline.py chain --baseline c3ef583 # ... and the old code
-    .venv/bin/python benchmarks/bench_pipeline.py profile gj off           # cProfile, top functions
-    .venv/bin/python benchmarks/bench_pipeline.py parallel --reps 3        # workers=1 vs 2
-    .venv/bin/python benchmarks/bench_pipeline.py estimate                 # full-mode datasets
-    .venv/bin/python benchmarks/bench_pipeline.py log /tmp/make_data.log   # a `course` run's log
+    .venv/bin/python benchmarks/bench_pipeline.py chain --baseline c3ef583  # ratios, old vs new
+    .venv/bin/python benchmarks/bench_pipeline.py profile gj off            # cProfile, top functions
+    .venv/bin/python benchmarks/bench_pipeline.py parallel --events 3000 --chunk-size 100
+    .venv/bin/python benchmarks/bench_pipeline.py codespeed --process gj   # a dataset, old vs new code
+    .venv/bin/python benchmarks/bench_pipeline.py estimate --events 6000   # the full-mode datasets
+    .venv/bin/python benchmarks/bench_pipeline.py log /tmp/make_data.log    # a `course` run's log
 
 ``chain`` runs Pythia with the settings of ``generation.generate_with_truth(..., prefilter=
-datasets.COURSE_PREFILTER)`` and times, event by event, ``pythia.next()`` (Pythia's own time,
-including the stage-1 veto hook of the pre-filter for gg and gj), the conversion of the event
-record to a numpy array (``generation._final_state``), the stage-2 pre-filter
-(``generation.em_enriched``), and for the events it keeps ``detector.simulate``,
+datasets.COURSE_PREFILTER)`` and times, event by event: ``pythia.next()`` (Pythia's own time,
+including the stage-1 veto hook of the pre-filter for gg and gj); the conversion of the event
+record to a numpy array (``generation._read_kinematics`` for every event, ``_complete`` for
+the events the pre-filter keeps; old code: ``_final_state``); the stage-2 pre-filter
+(``generation.em_enriched``); and for the events it keeps ``detector.simulate``,
 ``images.event_image`` and ``reconstruction.reconstruct_event``. The ratio the issue asks for is
-(detector + image + reconstruction) / Pythia, given per generated event (what the chain adds
-to Pythia's time in a filtered run) and per event that goes through the chain. Ratios are
-computed in blocks of events and reported as the median over blocks with quartiles.
+(detector + image + reconstruction) / Pythia, per generated event (what the chain adds to
+Pythia's time in a filtered run) and per event that goes through the chain. Ratios are
+computed in 10 blocks of events and reported as the median over blocks with quartiles.
+``--no-prefilter`` sends every event through the chain.
 
 ``--baseline REV`` loads the four modules (generation, detector, images, reconstruction) as
-they were at git revision REV into private module names, runs them on the same events, in
+they were at git revision REV under private module names, runs them on the same events, in
 alternating order with the current ones, and checks that every output is identical bit for bit
-(particle arrays, detector responses with the same random seed, images, photon candidates,
-selection, features): an optimisation must not change a single number.
+(particle arrays, filter decisions, detector responses from the same random seed, images,
+photon candidates, selection, features): an optimisation must not change a single number.
 
 ``parallel`` times ``datasets.generate_dataset(..., workers=1)`` and ``workers=2`` on the same
-small dataset (into a temporary folder, never data/), alternating which goes first, and prints
-the load average (``os.getloadavg``) around every run: the machine may be shared.
-``estimate`` measures selected events per second per process with 2 workers and extrapolates
-to ``config.FULL.events_per_process``. ``log`` reads the progress lines of ``python -m
-e2e_tutorial.datasets course`` and prints the rate and duration per process.
+dataset (in a temporary folder, never data/), alternating which goes first, waits before each
+run until no other process uses the CPU (``--quiet``, ``--max-wait``), and prints the CPU
+that other processes used during the run (from /proc/stat): the machine may be shared.
+``codespeed`` makes the same dataset with the code of ``--baseline`` (extracted with ``git
+archive`` into a temporary folder) and with the current code, one worker each, alternately,
+and compares the arrays. ``estimate`` makes each process's dataset with 2 workers and
+extrapolates to ``config.FULL.events_per_process`` (with ``--events 6000`` it is the full-mode
+run itself; ``--compare-with data/generated`` checks the arrays against existing datasets,
+read-only). ``log`` reads the progress lines of ``python -m e2e_tutorial.datasets course``.
 """
 
 from __future__ import annotations
@@ -218,7 +225,8 @@ def run_chain(process: str, mpi: bool, n_events: int, codes: list[Code], *, seed
             for i in out:
                 r, im, re_ = out[i]
                 assert _same_response(r, r0), f"{process}: detector responses differ (event {n_gen})"
-                assert im.dtype == im0.dtype and im.tobytes() == im0.tobytes(), f"{process}: images differ"
+                assert im.dtype == im0.dtype and im.tobytes() == im0.tobytes(), \
+                    f"{process}: images differ (event {n_gen})"
                 assert _same_reco(re_, re0), f"{process}: reconstructions differ (event {n_gen})"
             n_checked += 1
     del hook
@@ -251,13 +259,13 @@ def chain_command(args) -> None:
     codes = [CURRENT]
     if args.baseline:
         codes.append(load_baseline(args.baseline))
-    print(f"load average before: {os.getloadavg()[0]:.2f}; prefilter={datasets.COURSE_PREFILTER}; "
+    print(f"load average before: {os.getloadavg()[0]:.2f}; prefilter={args.prefilter}; "
           f"{args.events} generated events (MPI off), {args.events_mpi} (MPI on) per process")
     rows = []
     for mpi in [m == "on" for m in args.mpi]:
         for process in args.processes:
             n = args.events_mpi if mpi else args.events
-            res = run_chain(process, mpi, n, codes, seed=args.seed)
+            res = run_chain(process, mpi, n, codes, seed=args.seed, prefilter=args.prefilter)
             kept = res["kept"]
             for c in codes:
                 t = res["times"][c.label]
@@ -266,9 +274,10 @@ def chain_command(args) -> None:
                     ms[s] = 1e3 * t[s].mean() if t[s].size else float("nan")
                 per_gen, per_chain = _block_ratios(t, kept, args.blocks)
                 chain_total = sum(t[s].sum() for s in CHAIN)
-                ms["all/pythia"] = (t["convert"].sum() + t["filter"].sum() + chain_total) / t["pythia"].sum()
-                rows.append((process, "on" if mpi else "off", c.label, int(kept.size), float(kept.mean()),
-                             ms, per_gen, per_chain))
+                python = t["convert"].sum() + t["filter"].sum() + chain_total
+                ms["all/pythia"] = python / t["pythia"].sum()
+                rows.append((process, "on" if mpi else "off", c.label, int(kept.size),
+                             float(kept.mean()), ms, per_gen, per_chain))
             if len(codes) > 1:
                 print(f"  {process} MPI {'on' if mpi else 'off'}: {kept.size} events, "
                       f"{res['checked']} through the chain: every output identical to {codes[1].label}",
@@ -385,7 +394,8 @@ def parallel_command(args) -> None:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     ratios = [a / b for a, b in zip(t[1], t[2])]
-    print(f"median workers=1 {statistics.median(t[1]):.2f} s, workers=2 {statistics.median(t[2]):.2f} s; "
+    print(f"median workers=1 {statistics.median(t[1]):.2f} s, "
+          f"workers=2 {statistics.median(t[2]):.2f} s; "
           f"speed-up per repetition {', '.join(f'{r:.2f}' for r in ratios)}; "
           f"median {statistics.median(ratios):.2f}")
 
@@ -423,7 +433,8 @@ if package:  # import e2e_tutorial from there, not from the editable install of 
     sys.meta_path[:] = [f for f in sys.meta_path if not type(f).__module__.startswith("__editable__")]
     sys.path.insert(0, package)
 from e2e_tutorial import datasets
-process, n, seed, out, chunk = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], int(sys.argv[6])
+process, n, seed, out, chunk = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], \
+    int(sys.argv[6])
 t0 = time.perf_counter()
 datasets.generate_dataset(process, n, seed, out, chunk_size=chunk, workers=1, progress=False,
                           manifest=out + ".json")
@@ -462,7 +473,8 @@ def codespeed_command(args) -> None:
                       f"({source}; other processes {before:.2f} cores before, {other:.2f} during)",
                       flush=True)
             same = _content(folder / f"baseline_{rep}.h5") == _content(folder / f"current_{rep}.h5")
-            print(f"  rep {rep}: speed-up {t['baseline'][-1] / t['current'][-1]:.2f}; same arrays: {same}")
+            speedup = t["baseline"][-1] / t["current"][-1]
+            print(f"  rep {rep}: speed-up {speedup:.2f}; same arrays: {same}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     ratios = [a / b for a, b in zip(t["baseline"], t["current"])]
@@ -487,7 +499,8 @@ def log_command(args) -> None:
         seconds = done / rate
         total += seconds if done == n else n / rate
         state = "done" if done == n else f"{done}/{n} so far, projected"
-        print(f"  {process}: {rate:.2f} selected events/s, {seconds / 60:.1f} min for {done} events ({state}: "
+        print(f"  {process}: {rate:.2f} selected events/s, {seconds / 60:.1f} min for {done} "
+              f"events ({state}: "
               f"{n / rate / 60:.1f} min for {n})")
     print(f"total (projected where unfinished): {total / 60:.1f} min")
 
@@ -503,7 +516,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--blocks", type=int, default=10)
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--baseline", help="git revision to compare with (e.g. c3ef583)")
-    p.set_defaults(func=chain_command)
+    p.add_argument("--no-prefilter", dest="prefilter", action="store_false",
+                   help="every event through the chain (default: datasets.COURSE_PREFILTER)")
+    p.set_defaults(func=chain_command, prefilter=datasets.COURSE_PREFILTER)
     p = sub.add_parser("profile", help="cProfile of generation + chain")
     p.add_argument("process", choices=list(g.PROCESSES))
     p.add_argument("mpi", choices=["off", "on"])
