@@ -473,6 +473,20 @@ def dense_image(indices: np.ndarray, values: np.ndarray) -> np.ndarray:
     return out.reshape(images.IMAGE_SHAPE)
 
 
+def dense_image_downsampled(indices: np.ndarray, values: np.ndarray, factor: int) -> np.ndarray:
+    """:func:`dense_image` summed over ``factor`` x ``factor`` blocks, straight from the sparse
+    pixels: (3, 170/k, 360/k) float32 GeV, as ``images.downsample_image(dense_image(...))`` but
+    without the full-size image (summed in float64, then rounded once)."""
+    channels, n_eta, n_phi = images.IMAGE_SHAPE
+    k = int(factor)
+    channel, rest = np.divmod(indices.astype(np.int64), n_eta * n_phi)
+    ieta, iphi = np.divmod(rest, n_phi)
+    shape = (channels, n_eta // k, n_phi // k)
+    block = (channel * shape[1] + ieta // k) * shape[2] + iphi // k
+    summed = np.bincount(block, weights=values, minlength=math.prod(shape))
+    return summed.astype(np.float32).reshape(shape)
+
+
 # ---------------------------------------------------------------------------------------------
 # One chunk: generate, simulate, reconstruct, select
 # ---------------------------------------------------------------------------------------------
@@ -1321,10 +1335,11 @@ class EventDataset(Dataset):
         i = self._index(i)
         if self.kind == "features":
             x = self.features[i]
-        elif self.kind == "image":
+        elif self.kind == "image" and self.downsample == 1:
             x = self.image(i)
-            if self.downsample != 1:
-                x = images.downsample_image(x, self.downsample)
+        elif self.kind == "image":
+            a, b = self._offsets[i], self._offsets[i + 1]
+            x = dense_image_downsampled(self._indices[a:b], self._values[a:b], self.downsample)
         else:
             x = self.crops(i)
         x = torch.from_numpy(np.array(x, dtype=np.float32))

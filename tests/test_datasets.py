@@ -355,6 +355,9 @@ def test_load_dataset_kinds(ref):
     small = d.load_dataset(ref, "image", downsample=5)
     assert small[-1].shape == (3, 34, 72)
     assert torch.allclose(small[-1].sum(dim=(1, 2)), x.sum(dim=(1, 2)), rtol=1e-5)
+    for i in range(len(small)):  # straight from the sparse pixels = the dense image, block-summed
+        reference = images.downsample_image(full.image(i), 5)
+        np.testing.assert_allclose(small[i].numpy(), reference, rtol=1e-5, atol=1e-6)
 
     crops = d.load_dataset(ref, "crops", crop_size=16)
     c = crops[0]
