@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import statistics
 import time
 from typing import Callable
@@ -46,7 +45,9 @@ from torch.utils.data import TensorDataset
 from e2e_tutorial import config, datasets, training
 from e2e_tutorial.models import PlainCNN, ResNet15
 
-Batches = list[tuple[torch.Tensor, torch.Tensor]]
+# The bare loop and the fit call are those of the FCN overhead benchmark, so both measure alike.
+from bench_training_overhead import bare_loop, fit_loop, in_memory_batches
+
 
 
 def quartiles(values: list[float]) -> tuple[float, float, float]:
@@ -124,30 +125,6 @@ def dense(data) -> TensorDataset:
     return training.to_tensor_dataset(data, batch_size=256)
 
 
-def batches_of(tensors: TensorDataset, order: torch.Tensor, batch: int) -> Batches:
-    x, y = tensors.tensors
-    return [(x[order[i : i + batch]], y[order[i : i + batch]]) for i in range(0, len(order), batch)]
-
-
-def bare_loop(model: nn.Module, train: Batches, val: Batches) -> None:
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    model.train()
-    for x, y in train:
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        for x, _ in val:
-            model(x)
-
-
-def fit_once(model: nn.Module, train, val, batch: int) -> None:
-    with contextlib.redirect_stdout(io.StringIO()):  # the progress lines are part of the cost
-        training.fit(model, train, val, epochs=1, batch_size=batch, device="cpu", seed=0)
-
-
 def overhead(
     label: str, model_name: str, shape: tuple[int, int, int], runs: dict[str, Callable], reps: int,
     n_train: int,
@@ -223,23 +200,23 @@ def main() -> None:
     task = datasets.binary_task(h, gj, kind="crops", crop_size=args.crop)
     train, val = dense(task.train), dense(task.val)
     shape = tuple(train.tensors[0].shape[1:])
-    tb = batches_of(train, order(len(train), 1, 0, True, 0, 1), args.batch)
-    vb = batches_of(val, torch.arange(len(val)), args.batch)
+    tb = in_memory_batches(train, order(len(train), 1, 0, True, 0, 1), args.batch)
+    vb = in_memory_batches(val, torch.arange(len(val)), args.batch)
     overhead("2a. crops, TensorDataset", args.crop_model, shape, {
-        "bare": lambda m: bare_loop(m, tb, vb),
-        "fit": lambda m: fit_once(m, train, val, args.batch),
+        "bare": lambda m: bare_loop(m, [tb], vb),
+        "fit": lambda m: fit_loop(m, 1, train, val, args.batch),
     }, args.reps, len(train))
 
     task = datasets.binary_task(h, gj, kind="image", downsample=args.downsample,
                                 n_per_class=args.image_events)
     itrain, ival = dense(task.train), dense(task.val)
     shape = tuple(itrain.tensors[0].shape[1:])
-    ib = batches_of(itrain, order(len(itrain), 1, 0, True, 0, 1), args.batch)
-    ivb = batches_of(ival, torch.arange(len(ival)), args.batch)
+    ib = in_memory_batches(itrain, order(len(itrain), 1, 0, True, 0, 1), args.batch)
+    ivb = in_memory_batches(ival, torch.arange(len(ival)), args.batch)
     overhead(f"2b. full images / {args.downsample}, densified on the fly", "PlainCNN", shape, {
-        "bare": lambda m: bare_loop(m, ib, ivb),
-        "fit_sparse": lambda m: fit_once(m, task.train, task.val, args.batch),
-        "fit_tensor": lambda m: fit_once(m, itrain, ival, args.batch),
+        "bare": lambda m: bare_loop(m, [ib], ivb),
+        "fit_sparse": lambda m: fit_loop(m, 1, task.train, task.val, args.batch),
+        "fit_tensor": lambda m: fit_loop(m, 1, itrain, ival, args.batch),
     }, args.reps, len(itrain))
     n = len(task.train) + len(task.val)
     t = densify_cost(task.train) + densify_cost(task.val)
@@ -249,11 +226,11 @@ def main() -> None:
     if args.full_fit_events:
         task = datasets.binary_task(h, gj, kind="image", n_per_class=args.full_fit_events)
         ftrain, fval = dense(task.train), dense(task.val)
-        fb = batches_of(ftrain, order(len(ftrain), 1, 0, True, 0, 1), 8)
-        fvb = batches_of(fval, torch.arange(len(fval)), 8)
+        fb = in_memory_batches(ftrain, order(len(ftrain), 1, 0, True, 0, 1), 8)
+        fvb = in_memory_batches(fval, torch.arange(len(fval)), 8)
         overhead("2c. full 3x170x360 images, densified on the fly, batch 8", "ResNet15", full, {
-            "bare": lambda m: bare_loop(m, fb, fvb),
-            "fit_sparse": lambda m: fit_once(m, task.train, task.val, 8),
+            "bare": lambda m: bare_loop(m, [fb], fvb),
+            "fit_sparse": lambda m: fit_loop(m, 1, task.train, task.val, 8),
         }, args.full_reps, len(ftrain))
 
     # 3. GPU
