@@ -3,8 +3,13 @@
 One dataset file holds ``n_events`` events of one process ("h", "gg" or "gj") that passed the
 study's diphoton selection. Every event goes through the whole chain of the course:
 
-    generation.generate_with_truth (Pythia 8)  ->  detector.simulate  ->  images.event_image
-    ->  reconstruction.reconstruct_event  ->  kept only if it selects a photon pair
+    generation.generate_with_truth (Pythia 8)  ->  detector.simulate_many  ->  images.sparse_images
+    ->  reconstruction.reconstruct_many  ->  kept only if it selects a photon pair
+
+(the last three take :data:`SIMULATION_BATCH` events at a time: the images and the
+reconstruction are event by event exactly those of ``images.event_image`` and
+``reconstruction.reconstruct_event``; the detector is the model of ``detector.simulate`` with
+its random numbers drawn for the whole batch at once).
 
 Make one from the command line (``--help`` lists every option)::
 
@@ -96,6 +101,7 @@ import dataclasses
 import functools
 import hashlib
 import importlib.metadata
+import itertools
 import json
 import math
 import multiprocessing
@@ -116,6 +122,7 @@ from typing import Any
 
 import h5py
 import numpy as np
+from numpy.typing import NDArray
 import scipy
 import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
@@ -127,6 +134,7 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "DEFAULT_CHUNK_SIZE",
+    "SIMULATION_BATCH",
     "PROCESSES",
     "KINDS",
     "IMAGE_SIZE",
@@ -135,8 +143,6 @@ __all__ = [
     "DatasetSpec",
     "chunk_seeds",
     "shard_chunks",
-    "sparse_image",
-    "dense_image",
     "simulate_chunk",
     "generate_dataset",
     "merge_chunks",
@@ -158,6 +164,10 @@ FORMAT = "e2e_tutorial.datasets"
 FORMAT_VERSION = 1
 #: Selected events per chunk (the unit of work, of resuming and of sharding).
 DEFAULT_CHUNK_SIZE = 100
+#: Events passed together through detector, images and reconstruction (their per-event cost is
+#: mostly numpy's per-call overhead when done one by one). Part of the seed scheme: the detector's
+#: random numbers are drawn batch by batch, so another value gives other (equally valid) events.
+SIMULATION_BATCH = 32
 
 #: Multi-parton interactions (the underlying event) in every dataset of the course: off. They
 #: make Pythia 7-12 times slower without changing the selection efficiencies, and the full-mode
@@ -175,7 +185,7 @@ PROCESSES = tuple(generation.PROCESSES)
 #: What :func:`load_dataset` can return per event.
 KINDS = ("features", "image", "crops")
 #: Pixels of a full event image (3 x 170 x 360).
-IMAGE_SIZE = math.prod(images.IMAGE_SHAPE)
+IMAGE_SIZE = images.IMAGE_SIZE
 #: Photon fields a reconstruction must provide (crops need ieta, iphi).
 REQUIRED_PHOTON_FIELDS = ("energy", "pt", "eta", "phi", "ieta", "iphi")
 
@@ -380,13 +390,13 @@ def _json(value: Any) -> str:
 def _default_reconstruct() -> Callable:
     """The course's reconstruction, imported only when events are made."""
     try:
-        from e2e_tutorial.reconstruction import reconstruct_event
+        from e2e_tutorial.reconstruction import reconstruct_many
     except ImportError as err:
         raise ImportError(
             f"e2e_tutorial.reconstruction is needed to select events ({err}); "
             "pass reconstruct=... to use another reconstruction"
         ) from err
-    return reconstruct_event
+    return reconstruct_many
 
 
 def _feature_names() -> list[str]:
@@ -422,6 +432,7 @@ def _fingerprint(spec: DatasetSpec, reconstruct: Callable) -> dict[str, Any]:
         "process": spec.process,
         "seed": spec.seed,
         "chunk_size": spec.chunk_size,
+        "simulation_batch": SIMULATION_BATCH,
         "mpi": spec.mpi,
         "prefilter": spec.prefilter,
         "generator_settings": _generator_settings(spec),
@@ -452,86 +463,24 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def sparse_image(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(flat indices int32, values float32) of the non-zero pixels of a (3, 170, 360) image.
-
-    Index = channel * 61200 + ieta * 360 + iphi, increasing. :func:`dense_image` inverts it
-    exactly (a pixel of -0.0 comes back as 0.0).
-    """
-    image = np.asarray(image)
-    if image.shape != images.IMAGE_SHAPE:
-        raise ValueError(f"image must have shape {images.IMAGE_SHAPE}; got {image.shape}")
-    flat = image.astype(np.float32, copy=False).reshape(-1)
-    idx = np.flatnonzero(flat)
-    return idx.astype(np.int32), flat[idx]
-
-
-def dense_image(indices: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """The dense (3, 170, 360) float32 image (GeV) of sparse pixels from :func:`sparse_image`."""
-    out = np.zeros(IMAGE_SIZE, dtype=np.float32)
-    out[indices] = values
-    return out.reshape(images.IMAGE_SHAPE)
-
-
-def dense_image_downsampled(indices: np.ndarray, values: np.ndarray, factor: int) -> np.ndarray:
-    """:func:`dense_image` summed over ``factor`` x ``factor`` blocks, straight from the sparse
-    pixels: (3, 170/k, 360/k) float32 GeV, as ``images.downsample_image(dense_image(...))`` but
-    without the full-size image (summed in float64, then rounded once)."""
-    channels, n_eta, n_phi = images.IMAGE_SHAPE
-    k = int(factor)
-    channel, rest = np.divmod(indices.astype(np.int64), n_eta * n_phi)
-    ieta, iphi = np.divmod(rest, n_phi)
-    shape = (channels, n_eta // k, n_phi // k)
-    block = (channel * shape[1] + ieta // k) * shape[2] + iphi // k
-    summed = np.bincount(block, weights=values, minlength=math.prod(shape))
-    return summed.astype(np.float32).reshape(shape)
-
-
-# ---------------------------------------------------------------------------------------------
-# One chunk: generate, simulate, reconstruct, select
-# ---------------------------------------------------------------------------------------------
-
-
-def _event_arrays(rows: list[dict[str, Any]], photon_dtype: np.dtype) -> dict[str, np.ndarray]:
-    """Stack per-event records into the arrays of :data:`_EVENT_KEYS`."""
-    nnz = np.array([len(r["indices"]) for r in rows], dtype=np.int64)
-    return {
-        "image/indices": np.concatenate([r["indices"] for r in rows]).astype(np.int32),
-        "image/values": np.concatenate([r["values"] for r in rows]).astype(np.float32),
-        "image/offsets": np.concatenate([[0], np.cumsum(nnz)]).astype(np.int64),
-        "features": np.stack([r["features"] for r in rows]).astype(np.float32),
-        "mass": np.array([r["mass"] for r in rows], dtype=np.float64),
-        "photons": np.stack([r["photons"] for r in rows]).astype(photon_dtype),
-        "truth/chunk": np.array([r["chunk"] for r in rows], dtype=np.int32),
-        "truth/event": np.array([r["event"] for r in rows], dtype=np.int64),
-        "truth/pt_hat": np.array([r["pt_hat"] for r in rows], dtype=np.float64),
-        "truth/m_hat": np.array([r["m_hat"] for r in rows], dtype=np.float64),
-        "truth/weight": np.array([r["weight"] for r in rows], dtype=np.float64),
-    }
-
-
 def _packed(dtype: np.dtype) -> np.dtype:
     """The structured dtype without padding (as HDF5 stores it), native byte order."""
     return np.dtype([(name, dtype.fields[name][0].newbyteorder("=")) for name in dtype.names])
 
 
-def _selected_record(image: np.ndarray, reco: Any, chunk: int, event: int, truth: Any) -> dict[str, Any]:
-    """What is stored of one selected event."""
+def _check_reco(reco: Any, n_events: int) -> None:
+    """A reconstruction's batch result must have what is stored of selected events."""
     photons = np.asarray(reco.photons)
     missing = [f for f in REQUIRED_PHOTON_FIELDS if f not in (photons.dtype.names or ())]
     if missing:
         raise ValueError(f"the reconstruction's photons lack the field(s) {missing}; "
                          f"expected at least {REQUIRED_PHOTON_FIELDS}")
-    features = np.asarray(reco.features, dtype=np.float32)
-    if features.shape != (5,) or reco.mass is None:
-        raise ValueError(f"a selected event needs features of shape (5,) and a mass; "
-                         f"got features {features.shape} and mass {reco.mass!r}")
-    indices, values = sparse_image(image)
-    return {
-        "indices": indices, "values": values, "features": features, "mass": float(reco.mass),
-        "photons": photons[list(reco.pair)], "chunk": chunk, "event": event,
-        "pt_hat": truth.pt_hat, "m_hat": truth.m_hat, "weight": truth.weight,
-    }
+    shapes = {"pair": (n_events, 2), "mass": (n_events,), "features": (n_events, 5)}
+    for name, shape in shapes.items():
+        got = np.shape(getattr(reco, name))
+        if got != shape:
+            raise ValueError(f"the reconstruction's {name} must have shape {shape} for a batch of "
+                             f"{n_events} events; got {got}")
 
 
 def simulate_chunk(
@@ -539,11 +488,13 @@ def simulate_chunk(
 ) -> tuple[dict[str, np.ndarray], dict[str, int | float]]:
     """Make chunk ``chunk`` of ``spec`` in memory: (arrays of the selected events, counters).
 
-    Runs Pythia with the chunk's seed and the detector with a generator seeded by the chunk's
-    detector seed (:func:`chunk_seeds`; one draw sequence for all events of the chunk, selected
-    or not) until :meth:`DatasetSpec.chunk_events` events pass ``reconstruct`` (default
-    ``reconstruction.reconstruct_event``). Counters: n_events, n_simulated, n_accepted,
-    n_tried, pythia_seed, detector_seed, sigma_gen_mb, sigma_err_mb, seconds.
+    Runs Pythia with the chunk's seed and passes its events, :data:`SIMULATION_BATCH` at a
+    time, through ``detector.simulate_many`` (one random generator seeded by the chunk's
+    detector seed, :func:`chunk_seeds`), ``images.sparse_images`` and ``reconstruct`` (default
+    ``reconstruction.reconstruct_many``) until :meth:`DatasetSpec.chunk_events` events are
+    selected. Counters: n_events, n_simulated (events up to and including the last one kept),
+    n_accepted, n_tried (Pythia's counters at that event), pythia_seed, detector_seed,
+    sigma_gen_mb, sigma_err_mb, seconds.
     """
     reconstruct = reconstruct or _default_reconstruct()
     target = spec.chunk_events(chunk)
@@ -553,22 +504,24 @@ def simulate_chunk(
     events = generation.generate_with_truth(
         spec.process, sys.maxsize, pythia_seed, mpi=spec.mpi, prefilter=spec.prefilter
     )
-    rows: list[dict[str, Any]] = []
-    n_simulated = 0
-    photon_dtype = None
+    parts: list[dict[str, np.ndarray]] = []
+    n_selected = n_simulated = 0
     try:
-        for particles, truth in events:
-            image = images.event_image(detector.simulate(particles, rng))
-            reco = reconstruct(image)
-            n_simulated += 1
-            if reco.pair is not None:
-                rows.append(_selected_record(image, reco, chunk, n_simulated - 1, truth))
-                photon_dtype = _packed(rows[-1]["photons"].dtype)
-                if len(rows) == target:
-                    break
-            elif n_simulated >= _MAX_SIMULATED_PER_SELECTED * target:
+        while n_selected < target:
+            batch = list(itertools.islice(events, SIMULATION_BATCH))
+            sparse = images.sparse_images(detector.simulate_many([p for p, _ in batch], rng))
+            reco = reconstruct(sparse)
+            _check_reco(reco, len(batch))
+            chosen = np.flatnonzero(reco.selected)[: target - n_selected]
+            if chosen.size:
+                parts.append(_selected_arrays(sparse, reco, chosen, chunk, n_simulated, batch))
+                n_selected += chosen.size
+            used = int(chosen[-1]) + 1 if n_selected == target else len(batch)
+            truth = batch[used - 1][1]
+            n_simulated += used
+            if n_selected < target and n_simulated >= _MAX_SIMULATED_PER_SELECTED * target:
                 raise RuntimeError(
-                    f"chunk {chunk} of {spec.process!r}: only {len(rows)} of {target} events "
+                    f"chunk {chunk} of {spec.process!r}: only {n_selected} of {target} events "
                     f"selected after {n_simulated} simulated; is the selection broken?"
                 )
     finally:
@@ -579,7 +532,40 @@ def simulate_chunk(
         "sigma_gen_mb": truth.sigma_mb, "sigma_err_mb": truth.sigma_err_mb,
         "seconds": time.perf_counter() - start,
     }
-    return _event_arrays(rows, photon_dtype), counters
+    return _concatenate(parts), counters
+
+
+def _selected_arrays(
+    sparse: images.SparseImages, reco: Any, chosen: NDArray[np.intp], chunk: int, first: int,
+    batch: list[tuple[np.ndarray, Any]],
+) -> dict[str, np.ndarray]:
+    """The arrays of :data:`_EVENT_KEYS` for the events ``chosen`` of one simulated batch whose
+    first event is number ``first`` of the chunk."""
+    lo, hi = sparse.offsets[chosen], sparse.offsets[chosen + 1]
+    nnz = hi - lo
+    pixels = np.repeat(lo - (np.cumsum(nnz) - nnz), nnz) + np.arange(int(nnz.sum()))
+    photons = np.asarray(reco.photons)[np.asarray(reco.pair)[chosen]]
+    truths = [batch[k][1] for k in chosen]
+    return {
+        "image/indices": sparse.indices[pixels].astype(np.int32),
+        "image/values": sparse.values[pixels].astype(np.float32),
+        "image/offsets": nnz.astype(np.int64),  # counts here; offsets after concatenation
+        "features": np.asarray(reco.features)[chosen].astype(np.float32),
+        "mass": np.asarray(reco.mass)[chosen].astype(np.float64),
+        "photons": photons.astype(_packed(photons.dtype)),
+        "truth/chunk": np.full(chosen.size, chunk, dtype=np.int32),
+        "truth/event": (first + chosen).astype(np.int64),
+        "truth/pt_hat": np.array([t.pt_hat for t in truths], dtype=np.float64),
+        "truth/m_hat": np.array([t.m_hat for t in truths], dtype=np.float64),
+        "truth/weight": np.array([t.weight for t in truths], dtype=np.float64),
+    }
+
+
+def _concatenate(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """One chunk's arrays from those of its batches (pixel counts turned into offsets)."""
+    out = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    out["image/offsets"] = np.concatenate([[0], np.cumsum(out["image/offsets"])]).astype(np.int64)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -956,7 +942,8 @@ def _prepare(
     if reconstruct is None:
         reconstruct = _default_reconstruct()
     if not callable(reconstruct):
-        raise ValueError(f"reconstruct must be a function image -> EventReco; got {reconstruct!r}")
+        raise ValueError(f"reconstruct must be a function images.SparseImages -> "
+                         f"reconstruction.RecoBatch; got {reconstruct!r}")
     if invocation is None:
         invocation = (f"datasets.generate_dataset({process!r}, {n_events}, {seed}, {str(out)!r}, "
                       f"chunk_size={chunk_size}, shard={shard}) from Python")
@@ -1026,8 +1013,8 @@ def generate_dataset(
     When every chunk is there the file is
     merged (unless ``merge=False``) and its path returned; otherwise None. ``force`` overwrites
     an existing ``out``. ``manifest``: where the JSON manifest goes (default
-    :func:`default_manifest_path`). ``reconstruct``: image -> EventReco (default
-    ``reconstruction.reconstruct_event``; must be importable by name for ``workers > 1``).
+    :func:`default_manifest_path`). ``reconstruct``: images.SparseImages -> reconstruction.RecoBatch
+    (default ``reconstruction.reconstruct_many``; must be importable by name for ``workers > 1``).
     Bad arguments raise ``ValueError`` / ``FileExistsError`` before anything is generated.
     """
     plan = _prepare(process, n_events, seed, out, chunk_size=chunk_size, mpi=mpi, prefilter=prefilter,
@@ -1063,7 +1050,9 @@ def _final_attrs(spec: DatasetSpec, fp: dict[str, Any], out: Path, table: dict[s
         "image_shape": _json(list(images.IMAGE_SHAPE)), "image_channels": _json(list(images.CHANNELS)),
         "image_units": "GeV", "image_hcal": "copy",
         "seed_scheme": "chunk k: SeedSequence([seed, crc32(process), k]).generate_state(2, uint64) -> "
-                       "Pythia seed 1 + s0 % 900000000, detector seed s1 >> 1",
+                       "Pythia seed 1 + s0 % 900000000, detector seed s1 >> 1; detector draws "
+                       f"batch by batch of {SIMULATION_BATCH} events",
+        "simulation_batch": SIMULATION_BATCH,
         "generate_args": spec.generate_args(),
         "command": f"{_CLI} generate {spec.generate_args()} --out {shlex.quote(_display_path(out))}",
         "code_sha256": fp["code_sha256"],
@@ -1322,7 +1311,7 @@ class EventDataset(Dataset):
         """Dense full-resolution (3, 170, 360) float32 image of event i, GeV."""
         i = self._index(i)
         a, b = self._offsets[i], self._offsets[i + 1]
-        return dense_image(self._indices[a:b], self._values[a:b])
+        return images.dense_image(self._indices[a:b], self._values[a:b])
 
     def crops(self, i: int) -> np.ndarray:
         """(6, s, s) crops around the two selected photons' seed crystals, GeV."""
@@ -1339,7 +1328,7 @@ class EventDataset(Dataset):
             x = self.image(i)
         elif self.kind == "image":
             a, b = self._offsets[i], self._offsets[i + 1]
-            x = dense_image_downsampled(self._indices[a:b], self._values[a:b], self.downsample)
+            x = images.dense_image_downsampled(self._indices[a:b], self._values[a:b], self.downsample)
         else:
             x = self.crops(i)
         x = torch.from_numpy(np.array(x, dtype=np.float32))

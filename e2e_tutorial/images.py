@@ -13,11 +13,16 @@ sum equal to the HCAL energy. ECAL crystals read out without zero suppression (s
 :mod:`e2e_tutorial.detector`) can hold small negative values (noise).
 
 Public API: :data:`CHANNELS`, :data:`IMAGE_SHAPE`, :func:`event_image`, :func:`downsample_image`,
-:func:`crop`, :func:`crop_pair`, :func:`plot_event_image`.
+:func:`crop`, :func:`crop_pair`, :func:`plot_event_image`; for many events at once and for
+storage, the sparse form: :data:`IMAGE_SIZE`, :class:`SparseImages`, :func:`sparse_images`
+(straight from detector responses, no dense images), :func:`sparse_image`,
+:func:`dense_image`, :func:`dense_image_downsampled`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -38,6 +43,12 @@ __all__ = [
     "CHANNELS",
     "IMAGE_SHAPE",
     "DOWNSAMPLE_FACTORS",
+    "IMAGE_SIZE",
+    "SparseImages",
+    "sparse_image",
+    "dense_image",
+    "dense_image_downsampled",
+    "sparse_images",
     "event_image",
     "downsample_image",
     "crop",
@@ -52,34 +63,172 @@ IMAGE_SHAPE = (len(CHANNELS), ECAL_N_ETA, ECAL_N_PHI)
 #: Block sizes that divide both 170 and 360.
 DOWNSAMPLE_FACTORS = (1, 2, 5, 10)
 
-def _grid(ieta: NDArray, iphi: NDArray, values: NDArray, n_eta: int, n_phi: int) -> NDArray[np.float64]:
-    """Sum ``values`` into an (n_eta, n_phi) grid at (ieta, iphi) with bincount."""
-    flat = np.asarray(ieta, dtype=np.intp) * n_phi + np.asarray(iphi, dtype=np.intp)
-    return np.bincount(flat, weights=values, minlength=n_eta * n_phi).reshape(n_eta, n_phi)
+#: Pixels in one full image (3 x 170 x 360); flat pixel index = channel x 61200 + ieta x 360 + iphi.
+IMAGE_SIZE = IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * IMAGE_SHAPE[2]
+_CHANNEL_SIZE = ECAL_N_ETA * ECAL_N_PHI
 
 
-def _fill(out: NDArray[np.float32], ieta: NDArray, iphi: NDArray, values: NDArray) -> None:
-    """``out[...] = _grid(ieta, iphi, values, *out.shape)`` cast to ``out``'s dtype, for a
-    zero-filled 2-D ``out``, without making the dense float64 grid: only the cells that
-    receive values are written, each with the same float64 sum (bincount adds the values of a
-    cell in input order, starting from 0.0; so does the sum over a cell's values here)."""
-    n_eta, n_phi = out.shape
-    flat = np.asarray(ieta, dtype=np.intp) * n_phi + np.asarray(iphi, dtype=np.intp)
-    w = np.asarray(values)
-    if flat.ndim != 1 or w.shape != flat.shape or w.dtype.kind not in "biuf":
-        out[...] = _grid(ieta, iphi, values, n_eta, n_phi)  # raises what _grid raises
-        return
-    if flat.size == 0:
-        return
-    if flat.min() < 0 or flat.max() >= n_eta * n_phi:
-        out[...] = _grid(ieta, iphi, values, n_eta, n_phi)  # raises what _grid raises
-        return
-    w = w.astype(np.float64, copy=False)
-    if flat.size == 1 or np.all(flat[1:] > flat[:-1]):  # distinct cells (ECAL, HCAL hits)
-        out.reshape(-1)[flat] = 0.0 + w  # what bincount gives: 0.0 + the value (-0.0 -> 0.0)
-        return
-    cells, inverse = np.unique(flat, return_inverse=True)
-    out.reshape(-1)[cells] = np.bincount(inverse, weights=w, minlength=cells.size)
+@dataclass(frozen=True)
+class SparseImages:
+    """The non-zero pixels of a batch of (3, 170, 360) event images, as datasets store them.
+
+    Event ``k`` owns ``indices[offsets[k]:offsets[k + 1]]`` (flat pixel indices channel x 61200
+    + ieta x 360 + iphi, increasing) and the matching float32 ``values`` (GeV).
+    """
+
+    indices: NDArray[np.int32]
+    values: NDArray[np.float32]
+    offsets: NDArray[np.int64]
+
+    def __post_init__(self) -> None:
+        idx, val, off = self.indices, self.values, self.offsets
+        if idx.ndim != 1 or val.shape != idx.shape or off.ndim != 1 or off.size < 1:
+            raise ValueError(
+                "SparseImages needs 1-D indices and values of equal length and 1-D offsets of "
+                f"length n_events + 1; got shapes {idx.shape}, {val.shape}, {off.shape}"
+            )
+        if off[0] != 0 or off[-1] != idx.size or np.any(np.diff(off) < 0):
+            raise ValueError(
+                f"SparseImages offsets must rise from 0 to len(indices) = {idx.size}; "
+                f"got {off[0]} ... {off[-1]}"
+            )
+        if idx.size and (idx.min() < 0 or idx.max() >= IMAGE_SIZE):
+            raise ValueError(f"SparseImages indices must lie in [0, {IMAGE_SIZE}); "
+                             f"got {idx.min()} ... {idx.max()}")
+
+    def __len__(self) -> int:
+        return self.offsets.size - 1
+
+    def event(self, k: int) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+        """(indices, values) of event ``k``."""
+        a, b = self.offsets[k], self.offsets[k + 1]
+        return self.indices[a:b], self.values[a:b]
+
+    def dense(self, k: int) -> NDArray[np.float32]:
+        """The dense (3, 170, 360) float32 image of event ``k``."""
+        return dense_image(*self.event(k))
+
+
+def sparse_image(image: NDArray) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+    """(flat indices int32, values float32) of the non-zero pixels of a (3, 170, 360) image.
+
+    Index = channel x 61200 + ieta x 360 + iphi, increasing. :func:`dense_image` inverts it
+    exactly (a pixel of -0.0 comes back as 0.0).
+    """
+    image = np.asarray(image)
+    if image.shape != IMAGE_SHAPE:
+        raise ValueError(f"image must have shape {IMAGE_SHAPE}; got {image.shape}")
+    flat = image.astype(np.float32, copy=False).reshape(-1)
+    idx = np.flatnonzero(flat)
+    return idx.astype(np.int32), flat[idx]
+
+
+def dense_image(indices: NDArray, values: NDArray) -> NDArray[np.float32]:
+    """The dense (3, 170, 360) float32 image (GeV) of sparse pixels from :func:`sparse_image`."""
+    out = np.zeros(IMAGE_SIZE, dtype=np.float32)
+    out[indices] = values
+    return out.reshape(IMAGE_SHAPE)
+
+
+def dense_image_downsampled(indices: NDArray, values: NDArray, factor: int) -> NDArray[np.float32]:
+    """:func:`dense_image` summed over ``factor`` x ``factor`` blocks, straight from the sparse
+    pixels: (3, 170/k, 360/k) float32 GeV, as ``downsample_image(dense_image(...))`` but
+    without the full-size image (summed in float64, then rounded once)."""
+    _check_factor(factor)
+    channels, n_eta, n_phi = IMAGE_SHAPE
+    k = int(factor)
+    channel, rest = np.divmod(np.asarray(indices).astype(np.int64), n_eta * n_phi)
+    ieta, iphi = np.divmod(rest, n_phi)
+    shape = (channels, n_eta // k, n_phi // k)
+    block = (channel * shape[1] + ieta // k) * shape[2] + iphi // k
+    summed = np.bincount(block, weights=values, minlength=shape[0] * shape[1] * shape[2])
+    return summed.astype(np.float32).reshape(shape)
+
+
+def _cat(responses: Sequence[DetectorResponse], prefix: str) -> tuple[NDArray[np.intp], ...]:
+    """Event number, ieta, iphi and energy/pT of one kind of hit over all responses."""
+    names = ("ieta", "iphi", "energy" if prefix != "track" else "pt")
+    parts = [[getattr(r, f"{prefix}_{n}") for r in responses] for n in names]
+    counts = np.fromiter((len(p) for p in parts[0]), dtype=np.intp, count=len(responses))
+    event = np.repeat(np.arange(len(responses)), counts)
+    return (event,) + tuple(np.concatenate(p) for p in parts)
+
+
+def sparse_images(
+    responses: Sequence[DetectorResponse], *, hcal: Literal["copy", "share"] = "copy"
+) -> SparseImages:
+    """The images of many events at once, sparse: for each response exactly the pixels and
+    values of ``sparse_image(event_image(response, hcal=hcal))``, without dense images.
+
+    Pixel values: the sum of the track pT in each crystal (float64 sums in hit order, rounded
+    to float32), the ECAL hit energies, and each HCAL tower's energy in its 5 x 5 crystals
+    ("copy") or a 25th of it ("share"); pixels that round to zero are left out.
+    """
+    if hcal not in ("copy", "share"):
+        raise ValueError(f"hcal must be 'copy' or 'share'; got {hcal!r}")
+    n = len(responses)
+    if n == 0:
+        return SparseImages(np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(1, np.int64))
+    bad = [k for k, r in enumerate(responses) if not isinstance(r, DetectorResponse)]
+    if bad:
+        raise ValueError(f"responses[{bad[0]}] must be a DetectorResponse; "
+                         f"got {type(responses[bad[0]]).__name__}")
+    # Tracks: sum pT per (event, crystal), in hit order (bincount adds in input order).
+    ev, ieta, iphi, pt = _cat(responses, "track")
+    key = ev * _CHANNEL_SIZE + ieta.astype(np.intp) * ECAL_N_PHI + iphi
+    cells, inverse = np.unique(key, return_inverse=True)
+    track_val = np.bincount(inverse, weights=np.asarray(pt, dtype=np.float64),
+                            minlength=cells.size).astype(np.float32)
+    track_ev, track_pix = np.divmod(cells, _CHANNEL_SIZE)
+    # ECAL: one hit per crystal, already sorted by (ieta, iphi) within each event.
+    ecal_ev, ieta, iphi, energy = _cat(responses, "ecal")
+    ecal_pix = _CHANNEL_SIZE + ieta.astype(np.intp) * ECAL_N_PHI + iphi
+    ecal_val = (0.0 + np.asarray(energy, dtype=np.float64)).astype(np.float32)
+    # HCAL: one hit per tower, sorted by (tower ieta, tower iphi) within each event. A tower
+    # row of m towers fills 5 image rows of 5 m pixels each: pixel (a, b) of the r-th tower of
+    # its row lands at 25 (first tower of the row) + 5 m a + 5 r + b of the event's HCAL pixels.
+    tower_ev, t_eta, t_phi, t_energy = _cat(responses, "hcal")
+    k = HCAL_TOWER_SIZE
+    tower_val = 0.0 + np.asarray(t_energy, dtype=np.float64)
+    if hcal == "share":
+        tower_val = tower_val / k**2
+    row_key = tower_ev * HCAL_N_ETA + t_eta
+    new_row = np.ones(row_key.size, dtype=bool)
+    new_row[1:] = row_key[1:] != row_key[:-1]
+    row_start = np.flatnonzero(new_row)
+    row_len = np.diff(np.append(row_start, row_key.size))
+    first = np.repeat(row_start, row_len)
+    m = np.repeat(row_len, row_len)
+    rank = np.arange(row_key.size) - first
+    a = np.arange(k)[:, None]
+    b = np.arange(k)[None, :]
+    slot = (k * k * first)[:, None, None] + (k * m)[:, None, None] * a + (k * rank)[:, None, None] + b
+    hcal_pix = np.empty(slot.size, dtype=np.intp)
+    hcal_pix[slot.reshape(-1)] = (
+        2 * _CHANNEL_SIZE
+        + ((k * t_eta.astype(np.intp))[:, None, None] + a) * ECAL_N_PHI
+        + (k * t_phi.astype(np.intp))[:, None, None] + b
+    ).reshape(-1)
+    hcal_val = np.empty(slot.size, dtype=np.float32)
+    hcal_val[slot.reshape(-1)] = np.repeat(tower_val.astype(np.float32), k * k)
+    hcal_ev = np.repeat(tower_ev, k * k)
+    # Merge event by event: tracks, then ECAL, then HCAL pixels of event 0, then event 1 ...
+    counts = np.stack([np.bincount(e, minlength=n) for e in (track_ev, ecal_ev, hcal_ev)])
+    start = np.concatenate([[0], np.cumsum(counts.sum(axis=0))])[:-1]
+    pix = np.empty(int(counts.sum()), dtype=np.intp)
+    val = np.empty(pix.size, dtype=np.float32)
+    before = np.zeros(n, dtype=np.intp)  # pixels of earlier channels in the same event
+    for c, (e, p, v) in enumerate(((track_ev, track_pix, track_val), (ecal_ev, ecal_pix, ecal_val),
+                                   (hcal_ev, hcal_pix, hcal_val))):
+        first_of_event = np.concatenate([[0], np.cumsum(counts[c])])[:-1]
+        slots = start[e] + before[e] + np.arange(e.size) - first_of_event[e]
+        pix[slots] = p
+        val[slots] = v
+        before = before + counts[c]
+    keep = val != 0
+    kept = np.bincount(np.repeat(np.arange(n), counts.sum(axis=0))[keep], minlength=n)
+    offsets = np.concatenate([[0], np.cumsum(kept)]).astype(np.int64)
+    return SparseImages(pix[keep].astype(np.int32), val[keep], offsets)
 
 
 def event_image(
@@ -99,17 +248,7 @@ def event_image(
     if hcal not in ("copy", "share"):
         raise ValueError(f"hcal must be 'copy' or 'share'; got {hcal!r}")
     _check_factor(downsample)
-    # Written straight into the float32 image: the values are those of the float64 grids
-    # (per-crystal sums, tower energies, tower energies / 25) cast to float32, as before, but
-    # without three dense float64 images and their stacking and conversion.
-    image = np.zeros(IMAGE_SHAPE, dtype=np.float32)
-    _fill(image[0], response.track_ieta, response.track_iphi, response.track_pt)
-    _fill(image[1], response.ecal_ieta, response.ecal_iphi, response.ecal_energy)
-    towers = _grid(response.hcal_ieta, response.hcal_iphi, response.hcal_energy, HCAL_N_ETA, HCAL_N_PHI)
-    if hcal == "share":
-        towers = towers / HCAL_TOWER_SIZE**2
-    k = HCAL_TOWER_SIZE
-    image[2].reshape(HCAL_N_ETA, k, HCAL_N_PHI, k)[...] = towers.astype(np.float32)[:, None, :, None]
+    image = sparse_images([response], hcal=hcal).dense(0)
     return downsample_image(image, downsample) if downsample != 1 else image
 
 

@@ -65,10 +65,20 @@ open-data version applied no photon identification, and neither does the default
 track- and ECAL-isolation cuts) to the candidates that count; it is off by default and exists
 so that the book can show what it does to the gamma+jet background.
 
+One event or many
+-----------------
+:func:`reconstruct_event` takes one dense image; :func:`reconstruct_many` takes the sparse
+pixels of many events at once (:class:`e2e_tutorial.images.SparseImages`, as
+:func:`e2e_tutorial.images.sparse_images` makes them and datasets store them) and returns a
+:class:`RecoBatch` of arrays over the events. Both run the same code, which reads only the
+non-zero pixels (binary search in their sorted indices): event by event the results are
+identical, and the dataset generator reconstructs a batch of events per call instead of paying numpy's
+per-call overhead for each event.
+
 Public API: :data:`PHOTON_DTYPE`, :data:`FEATURE_NAMES`, the thresholds below,
 :func:`containment_5x5`, :func:`find_seeds`, :func:`photon_candidates`, :func:`passes_loose_id`,
 :func:`select_diphoton`, :func:`diphoton_mass`, :func:`kinematic_features`,
-:class:`EventReco`, :func:`reconstruct_event`.
+:class:`EventReco`, :func:`reconstruct_event`, :class:`RecoBatch`, :func:`reconstruct_many`.
 """
 
 from __future__ import annotations
@@ -90,7 +100,7 @@ from e2e_tutorial.coordinates import (
     wrap_phi,
 )
 from e2e_tutorial.detector import DEFAULT, DetectorParams, shower_weights
-from e2e_tutorial.images import IMAGE_SHAPE
+from e2e_tutorial.images import IMAGE_SHAPE, IMAGE_SIZE, SparseImages
 
 __all__ = [
     "PHOTON_DTYPE",
@@ -120,6 +130,8 @@ __all__ = [
     "kinematic_features",
     "EventReco",
     "reconstruct_event",
+    "RecoBatch",
+    "reconstruct_many",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -221,14 +233,9 @@ CONTAINMENT_5X5 = containment_5x5()
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_image(image: NDArray) -> NDArray[np.float64]:
-    """The image as float64, or ValueError naming the shape or the bad value."""
-    return _checked_image(image).astype(np.float64)
-
-
 def _checked_image(image: NDArray) -> NDArray:
-    """The image as an array of its own dtype (no float64 copy of the whole image), after the
-    checks of :func:`_check_image`, which raise the same errors."""
+    """The image as an array of its own dtype (no float64 copy of the whole image), or
+    ValueError naming the wrong shape, dtype or the first non-finite value."""
     arr = np.asarray(image)
     if arr.shape != IMAGE_SHAPE:
         raise ValueError(
@@ -288,8 +295,24 @@ def _check_pair(photons: np.ndarray, pair: tuple[int, int]) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Seeds and windows
+# Seeds and windows, on sparse pixels of many events at once
 # ---------------------------------------------------------------------------------------------
+#
+# Everything below works on the non-zero pixels of a batch of images (images.SparseImages):
+# ``key`` = event x IMAGE_SIZE + flat pixel index, increasing, and ``vals`` the pixel values in
+# any real dtype. A pixel (channel, ieta, iphi) of event e is found by binary search of its key;
+# missing pixels are zero. Values are converted to float64 as they are read, which gives the
+# same numbers as converting the whole image first.
+
+_CH = ECAL_N_ETA * ECAL_N_PHI  # pixels per channel
+
+
+def _read(key: NDArray[np.int64], vals: NDArray, query: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Values (float64) of the pixels with keys ``query``; 0.0 where a pixel is absent."""
+    if key.size == 0:
+        return np.zeros(query.shape)
+    pos = np.minimum(np.searchsorted(key, query), key.size - 1)
+    return np.where(key[pos] == query, vals[pos].astype(np.float64), 0.0)
 
 
 def find_seeds(
@@ -305,7 +328,10 @@ def find_seeds(
     if ecal.shape != IMAGE_SHAPE[1:]:
         raise ValueError(f"ecal must have shape {IMAGE_SHAPE[1:]}; got shape {ecal.shape}")
     _check_et_min(et_min)
-    return _seeds(ecal, et_min)
+    flat = ecal.reshape(-1)
+    pix = np.flatnonzero(flat)
+    _, ieta, iphi = _seeds(_CH + pix, flat[pix], np.zeros(pix.size, dtype=np.int64), et_min)
+    return ieta, iphi
 
 
 def _check_et_min(et_min: float) -> None:
@@ -321,40 +347,45 @@ _NB_DPHI = np.array([d[1] for d in _NEIGHBOURS], dtype=np.intp)
 _NB_BEFORE = np.array([deta < 0 or (deta == 0 and dphi < 0) for deta, dphi in _NEIGHBOURS])
 
 
-def _seeds(ecal: NDArray, et_min: float) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-    """:func:`find_seeds` on a checked (170, 360) channel of any real dtype.
+def _seeds(
+    key: NDArray[np.int64], vals: NDArray, event: NDArray[np.int64], et_min: float
+) -> tuple[NDArray[np.int64], NDArray[np.intp], NDArray[np.intp]]:
+    """(event, ieta, iphi) of the seeds of all events, sorted by (event, ieta, iphi).
 
-    Works on the crystals with positive energy only (a seed needs E / cosh(eta) > et_min >= 0),
-    each compared with its 8 neighbours (-inf beyond the barrel edge in eta), all values
-    converted to float64 as :func:`find_seeds` converts the whole channel: the same answer as
-    comparing the whole channel with its 8 shifted copies, at a fraction of the cost.
+    ``event`` is the event of every pixel. Only crystals with positive ECAL energy can be
+    seeds (E / cosh(eta) > et_min >= 0); each is compared with its 8 neighbours (-inf beyond
+    the barrel edge in eta), the same answer as comparing a whole channel with its 8 shifted
+    copies.
     """
-    flat = ecal.reshape(-1)
-    cand = np.flatnonzero(flat > 0)
-    rows, cols = np.divmod(cand, ECAL_N_PHI)
-    e = flat[cand].astype(np.float64)
+    pix = key - event * IMAGE_SIZE
+    cand = np.flatnonzero((pix >= _CH) & (pix < 2 * _CH) & (vals > 0))
+    rows, cols = np.divmod(pix[cand] - _CH, ECAL_N_PHI)
+    e = vals[cand].astype(np.float64)
     ok = e / _COSH_ROW_ETA[rows] > et_min
-    rows, cols, e = rows[ok], cols[ok], e[ok]
+    cand, rows, cols, e = cand[ok], rows[ok], cols[ok], e[ok]
+    ev = event[cand]
     nb_rows = rows[:, None] + _NB_DETA
     nb_cols = np.mod(cols[:, None] + _NB_DPHI, ECAL_N_PHI)
     inside = (nb_rows >= 0) & (nb_rows < ECAL_N_ETA)
-    other = flat[np.clip(nb_rows, 0, ECAL_N_ETA - 1) * ECAL_N_PHI + nb_cols].astype(np.float64)
-    other = np.where(inside, other, -np.inf)
-    e = e[:, None]
-    is_max = np.where(_NB_BEFORE, e > other, e >= other).all(axis=1)
-    return rows[is_max].astype(np.intp), cols[is_max].astype(np.intp)
+    query = (ev * IMAGE_SIZE + _CH)[:, None] + np.clip(nb_rows, 0, ECAL_N_ETA - 1) * ECAL_N_PHI + nb_cols
+    other = np.where(inside, _read(key, vals, query), -np.inf)
+    is_max = np.where(_NB_BEFORE, e[:, None] > other, e[:, None] >= other).all(axis=1)
+    return ev[is_max], rows[is_max].astype(np.intp), cols[is_max].astype(np.intp)
 
 
-def _window(channel: NDArray, ieta: NDArray, iphi: NDArray, half: int) -> NDArray[np.float64]:
-    """(n, 2 half + 1, 2 half + 1) crystals of ``channel`` around each (ieta, iphi) as float64;
-    phi wraps, rows beyond the barrel edge are zero."""
+def _window(
+    key: NDArray[np.int64], vals: NDArray, channel_start: NDArray[np.int64],
+    ieta: NDArray, iphi: NDArray, half: int,
+) -> NDArray[np.float64]:
+    """(n, 2 half + 1, 2 half + 1) crystals around each (ieta, iphi) as float64, of the channel
+    whose first pixel has key ``channel_start`` (per seed); phi wraps, rows beyond the barrel
+    edge are zero."""
     d = np.arange(-half, half + 1)
     rows = ieta[:, None] + d
     cols = np.mod(iphi[:, None] + d, ECAL_N_PHI)
     inside = (rows >= 0) & (rows < ECAL_N_ETA)
     flat = np.clip(rows, 0, ECAL_N_ETA - 1)[:, :, None] * ECAL_N_PHI + cols[:, None, :]
-    out = channel.reshape(-1).take(flat)  # = channel[rows, cols], faster
-    return out.astype(np.float64, copy=False) * inside[:, :, None]
+    return _read(key, vals, channel_start[:, None, None] + flat) * inside[:, :, None]
 
 
 def _central(win: NDArray, half: int) -> NDArray:
@@ -379,35 +410,32 @@ def _log_spread(win: NDArray, total: NDArray) -> tuple[NDArray, NDArray]:
     return out[0], out[1]
 
 
-def _tower_energy(hcal: NDArray, ieta: NDArray, iphi: NDArray, mode: str) -> NDArray[np.float64]:
+def _tower_energy(
+    key: NDArray[np.int64], vals: NDArray, hcal_start: NDArray[np.int64],
+    ieta: NDArray, iphi: NDArray, mode: str,
+) -> NDArray[np.float64]:
     """HCAL energy (GeV) of the 1, 2 or 4 towers that the 5 x 5 window around each seed
-    touches, each tower read once."""
+    touches, each tower read once: one crystal of it ("copy": each holds the whole tower) or
+    the sum of its 25 ("share": each holds a 25th)."""
     k = HCAL_TOWER_SIZE
-    if mode == "copy":  # every crystal holds the whole tower: read one per tower
-        towers = hcal[::k, ::k].astype(np.float64)
-    else:  # "share": every crystal holds a 25th of the tower
-        hcal = hcal.astype(np.float64)
-        towers = hcal.reshape(ECAL_N_ETA // k, k, ECAL_N_PHI // k, k).sum(axis=(1, 3))
+    inner = np.arange(k) if mode == "share" else np.zeros(1, dtype=np.intp)
+
+    def tower(t: NDArray, s: NDArray) -> NDArray[np.float64]:
+        rows = (k * t)[:, None, None] + inner[None, :, None]
+        cols = (k * s)[:, None, None] + inner[None, None, :]
+        return _read(key, vals, hcal_start[:, None, None] + rows * ECAL_N_PHI + cols).sum(axis=(1, 2))
+
     t_lo = np.clip(ieta - _HALF_CLUSTER, 0, ECAL_N_ETA - 1) // k
     t_hi = np.clip(ieta + _HALF_CLUSTER, 0, ECAL_N_ETA - 1) // k
     s_lo = np.mod(iphi - _HALF_CLUSTER, ECAL_N_PHI) // k
     s_hi = np.mod(iphi + _HALF_CLUSTER, ECAL_N_PHI) // k
     two_rows, two_cols = t_hi != t_lo, s_hi != s_lo
     return (
-        towers[t_lo, s_lo]
-        + np.where(two_rows, towers[t_hi, s_lo], 0.0)
-        + np.where(two_cols, towers[t_lo, s_hi], 0.0)
-        + np.where(two_rows & two_cols, towers[t_hi, s_hi], 0.0)
+        tower(t_lo, s_lo)
+        + np.where(two_rows, tower(t_hi, s_lo), 0.0)
+        + np.where(two_cols, tower(t_lo, s_hi), 0.0)
+        + np.where(two_rows & two_cols, tower(t_hi, s_hi), 0.0)
     )
-
-
-#: Offsets (crystals) of the isolation window, and per channel (tracks, ECAL) the crystals of
-#: the window outside the square vetoed around the seed.
-_ISO_OFFSETS = np.arange(-_HALF_ISO, _HALF_ISO + 1)
-_ISO_OUTSIDE_VETO = np.stack([
-    ~((np.abs(_ISO_OFFSETS)[:, None] <= veto) & (np.abs(_ISO_OFFSETS)[None, :] <= veto))
-    for veto in (TRACK_ISO_VETO, ECAL_ISO_VETO)
-])
 
 
 def _delta_phi(phi1: NDArray, phi2: NDArray) -> NDArray[np.float64]:
@@ -423,25 +451,37 @@ def _delta_phi(phi1: NDArray, phi2: NDArray) -> NDArray[np.float64]:
 
 
 def _isolation(
-    img: NDArray, ieta: NDArray, iphi: NDArray, eta: NDArray, phi: NDArray
+    key: NDArray[np.int64], vals: NDArray, event: NDArray[np.int64],
+    seed_event: NDArray[np.int64], ieta: NDArray, iphi: NDArray, eta: NDArray, phi: NDArray,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Track and ECAL isolation (GeV) of each candidate: the sum of the image's track
-    (channel 0) and ECAL (channel 1) values over the crystal centres within Delta R < ISO_CONE
+    """Track and ECAL isolation (GeV) of each candidate: the sum of the track (channel 0) and
+    ECAL (channel 1) pixels of its event whose crystal centres lie within Delta R < ISO_CONE
     of (eta, phi), outside the (2 veto + 1)^2 crystals around the seed (ieta, iphi), with
-    veto = TRACK_ISO_VETO and ECAL_ISO_VETO. Phi wraps; rows beyond the barrel edge are zero."""
-    d = _ISO_OFFSETS
-    rows = ieta[:, None] + d
-    inside = (rows >= 0) & (rows < ECAL_N_ETA)
-    rows = np.clip(rows, 0, ECAL_N_ETA - 1)
-    cols = np.mod(iphi[:, None] + d, ECAL_N_PHI)
-    deta = _ROW_ETA[rows] - eta[:, None]
-    dphi = _delta_phi(_COL_PHI[cols], phi[:, None])
-    in_cone = deta[:, :, None] ** 2 + dphi[:, None, :] ** 2 < ISO_CONE**2
-    # Both channels' (n, W, W) windows in one gather: (2, n, W, W), summed window by window.
-    flat = rows[:, :, None] * ECAL_N_PHI + cols[:, None, :]
-    win = img.reshape(len(img), -1)[:2].take(flat, axis=1).astype(np.float64, copy=False)
-    win = win * inside[None, :, :, None]
-    sums = (win * (in_cone[None] & _ISO_OUTSIDE_VETO[:, None])).sum(axis=(2, 3))
+    veto = TRACK_ISO_VETO and ECAL_ISO_VETO. Phi wraps.
+
+    The pixels of rows ieta - _HALF_ISO ... ieta + _HALF_ISO of a channel are one run of the
+    sorted keys (found by binary search); each candidate is paired with those, and the ones
+    within _HALF_ISO columns and inside the cone are summed.
+    """
+    n = seed_event.size
+    sums = []
+    for channel, veto in ((0, TRACK_ISO_VETO), (1, ECAL_ISO_VETO)):
+        base = seed_event * IMAGE_SIZE + channel * _CH
+        lo = np.searchsorted(key, base + np.maximum(ieta - _HALF_ISO, 0) * ECAL_N_PHI)
+        hi = np.searchsorted(key, base + (np.minimum(ieta + _HALF_ISO, ECAL_N_ETA - 1) + 1) * ECAL_N_PHI)
+        count = hi - lo
+        owner = np.repeat(np.arange(n), count)
+        pos = np.repeat(lo - (np.cumsum(count) - count), count) + np.arange(owner.size)
+        rows, cols = np.divmod(key[pos] - event[pos] * IMAGE_SIZE - channel * _CH, ECAL_N_PHI)
+        d_row = np.abs(rows - ieta[owner])
+        d_col = np.abs(cols - iphi[owner])
+        d_col = np.minimum(d_col, ECAL_N_PHI - d_col)  # phi wraps
+        near = np.flatnonzero(d_col <= _HALF_ISO)
+        owner, pos, rows, cols = owner[near], pos[near], rows[near], cols[near]
+        deta = _ROW_ETA[rows] - eta[owner]
+        dphi = _delta_phi(_COL_PHI[cols], phi[owner])
+        use = (deta * deta + dphi * dphi < ISO_CONE**2) & ~((d_row[near] <= veto) & (d_col[near] <= veto))
+        sums.append(np.bincount(owner, weights=np.where(use, vals[pos].astype(np.float64), 0.0), minlength=n))
     return sums[0], sums[1]
 
 
@@ -450,31 +490,30 @@ def _isolation(
 # ---------------------------------------------------------------------------------------------
 
 
-def photon_candidates(
-    image: NDArray, *, hcal: Literal["copy", "share"] = "copy"
-) -> np.ndarray:
-    """Photon candidates of a (3, 170, 360) event image (GeV), a :data:`PHOTON_DTYPE` array
-    sorted by pT, highest first. See the module docstring for every definition.
-
-    ``hcal`` says how the image's HCAL channel was filled (``images.event_image``'s argument):
-    "copy" (default, the study's) or "share".
-    """
-    _check_hcal_mode(hcal)
-    # The image keeps its dtype (float32 from images.event_image): only the crystals read below
-    # are converted to float64, which gives the same numbers as converting the whole image.
-    img = _checked_image(image)
-    tracks, ecal, hcal_img = img
-    ieta, iphi = _seeds(ecal, SEED_ET_MIN)
+def _candidates(
+    indices: NDArray, vals: NDArray, offsets: NDArray[np.int64], hcal: str
+) -> tuple[np.ndarray, NDArray[np.int64]]:
+    """Photon candidates of sparse images (pixels ``indices`` with values ``vals``, event k
+    owning ``offsets[k]:offsets[k + 1]``, indices increasing within each event): all events'
+    candidates (PHOTON_DTYPE), event by event, by decreasing pT within each, and the offsets
+    of each event's candidates."""
+    n_events = offsets.size - 1
+    event = np.repeat(np.arange(n_events, dtype=np.int64), np.diff(offsets))
+    key = event * IMAGE_SIZE + indices.astype(np.int64)
+    seed_event, ieta, iphi = _seeds(key, vals, event, SEED_ET_MIN)
     n = ieta.size
     out = np.zeros(n, dtype=PHOTON_DTYPE)
+    counts = np.bincount(seed_event, minlength=n_events)
+    photon_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     if n == 0:
-        return out
+        return out, photon_offsets
 
-    win5 = _window(ecal, ieta, iphi, _HALF_CLUSTER)
+    start = seed_event * IMAGE_SIZE  # key of pixel 0 of each seed's event
+    win5 = _window(key, vals, start + _CH, ieta, iphi, _HALF_CLUSTER)
     win3 = _central(win5, _HALF_POSITION)
     e5x5 = win5.sum(axis=(1, 2))
     e3x3 = win3.sum(axis=(1, 2))
-    e_seed = ecal[ieta, iphi].astype(np.float64)
+    e_seed = win5[:, _HALF_CLUSTER, _HALF_CLUSTER]
 
     # Position: energy-weighted offsets (crystal units) over the 3 x 3, negative noise -> 0.
     w = np.maximum(win3, 0.0)
@@ -488,7 +527,7 @@ def photon_candidates(
 
     energy = e5x5 / CONTAINMENT_5X5
     s_eta, s_phi = _log_spread(win5, e5x5)
-    hcal_e = _tower_energy(hcal_img, ieta, iphi, hcal)
+    hcal_e = _tower_energy(key, vals, start + 2 * _CH, ieta, iphi, hcal)
 
     out["energy"] = energy
     out["pt"] = energy / np.cosh(eta)
@@ -504,8 +543,28 @@ def photon_candidates(
     out["sigma_iphi_iphi"] = s_phi * CRYSTAL_DPHI
     out["hcal_energy"] = hcal_e
     out["h_over_e"] = hcal_e / energy
-    out["track_iso"], out["ecal_iso"] = _isolation(img, ieta, iphi, eta, phi)
-    return out[np.argsort(-out["pt"], kind="stable")]
+    out["track_iso"], out["ecal_iso"] = _isolation(key, vals, event, seed_event, ieta, iphi, eta, phi)
+    return out[np.lexsort((-out["pt"], seed_event))], photon_offsets
+
+
+def _sparse_of(image: NDArray) -> tuple[NDArray[np.intp], NDArray, NDArray[np.int64]]:
+    """The checked image's non-zero pixels, values in the image's own dtype, as one event."""
+    flat = _checked_image(image).reshape(-1)
+    pix = np.flatnonzero(flat)
+    return pix, flat[pix], np.array([0, pix.size], dtype=np.int64)
+
+
+def photon_candidates(
+    image: NDArray, *, hcal: Literal["copy", "share"] = "copy"
+) -> np.ndarray:
+    """Photon candidates of a (3, 170, 360) event image (GeV), a :data:`PHOTON_DTYPE` array
+    sorted by pT, highest first. See the module docstring for every definition.
+
+    ``hcal`` says how the image's HCAL channel was filled (``images.event_image``'s argument):
+    "copy" (default, the study's) or "share".
+    """
+    _check_hcal_mode(hcal)
+    return _candidates(*_sparse_of(image), hcal)[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -538,8 +597,42 @@ def diphoton_mass(photons: np.ndarray, pair: tuple[int, int]) -> float:
     """Invariant mass m_gammagamma (GeV) of the two candidates ``pair`` (indices into
     ``photons``), treated as massless."""
     i, j = _check_pair(photons, pair)
-    a, b = photons[i], photons[j]
-    return float(_pair_mass(a["pt"], a["eta"], a["phi"], b["pt"], b["eta"], b["phi"]))
+    a, b = photons[[i]], photons[[j]]
+    return float(_pair_mass(a["pt"], a["eta"], a["phi"], b["pt"], b["eta"], b["phi"])[0])
+
+
+def _select(
+    photons: np.ndarray, offsets: NDArray[np.int64], preselection: bool
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """The study's selection in every event at once: the (n, 2) global indices (leading,
+    subleading) of each event's selected pair into ``photons`` (-1 where the event fails) and
+    m_gammagamma (NaN where it fails). Each event's candidates must be sorted by decreasing
+    pT (as :func:`photon_candidates` gives them), so that its first two good ones are the
+    leading and the subleading."""
+    n_events = offsets.size - 1
+    good = (photons["pt"] > PT_MIN) & (np.abs(photons["eta"]) < ETA_MAX)
+    if preselection:
+        good &= passes_loose_id(photons)
+    idx = np.flatnonzero(good)
+    event = np.searchsorted(offsets, idx, side="right") - 1
+    n_good = np.bincount(event, minlength=n_events)
+    pair = np.full((n_events, 2), -1, dtype=np.int64)
+    mass = np.full(n_events, np.nan)
+    two = n_good[event] == 2
+    first = idx[two][0::2]  # the two good candidates of an event are adjacent in idx
+    second = idx[two][1::2]
+    ev = event[two][0::2]
+    a, b = photons[first], photons[second]
+    m = _pair_mass(a["pt"], a["eta"], a["phi"], b["pt"], b["eta"], b["phi"])
+    passes = (m > MASS_MIN) & (a["pt"] > LEAD_PT_OVER_M * m) & (b["pt"] > SUBLEAD_PT_OVER_M * m)
+    pair[ev[passes], 0] = first[passes]
+    pair[ev[passes], 1] = second[passes]
+    mass[ev[passes]] = m[passes]
+    return pair, mass
+
+
+def _sorted_by_pt(photons: np.ndarray) -> bool:
+    return bool(np.all(photons["pt"][1:] <= photons["pt"][:-1]))
 
 
 def select_diphoton(photons: np.ndarray, *, preselection: bool = False) -> tuple[int, int] | None:
@@ -552,16 +645,18 @@ def select_diphoton(photons: np.ndarray, *, preselection: bool = False) -> tuple
     pT > m / 4. ``photons`` need not be sorted.
     """
     p = _check_photons(photons, ("pt", "eta", "phi"))
-    good = (p["pt"] > PT_MIN) & (np.abs(p["eta"]) < ETA_MAX)
-    if preselection:
-        good &= passes_loose_id(p)
-    idx = np.flatnonzero(good)
-    if idx.size != 2:
+    order = np.arange(len(p)) if _sorted_by_pt(p) else np.argsort(-p["pt"], kind="stable")
+    pair, _ = _select(p[order], np.array([0, len(p)], dtype=np.int64), preselection)
+    if pair[0, 0] < 0:
         return None
-    i, j = (int(k) for k in idx[np.argsort(-p["pt"][idx], kind="stable")])
-    m = diphoton_mass(p, (i, j))
-    passes = m > MASS_MIN and p["pt"][i] > LEAD_PT_OVER_M * m and p["pt"][j] > SUBLEAD_PT_OVER_M * m
-    return (i, j) if passes else None
+    return int(order[pair[0, 0]]), int(order[pair[0, 1]])
+
+
+def _features(a: np.ndarray, b: np.ndarray, m: NDArray) -> NDArray[np.float32]:
+    """(n, 5) float32 [pT1 / m, eta1, pT2 / m, eta2, cos(phi1 - phi2)] of pairs (a, b)."""
+    return np.stack(
+        [a["pt"] / m, a["eta"], b["pt"] / m, b["eta"], np.cos(a["phi"] - b["phi"])], axis=-1
+    ).astype(np.float32)
 
 
 def kinematic_features(photons: np.ndarray, pair: tuple[int, int]) -> NDArray[np.float32]:
@@ -575,15 +670,11 @@ def kinematic_features(photons: np.ndarray, pair: tuple[int, int]) -> NDArray[np
     m = diphoton_mass(photons, (i, j))
     if not m > 0:
         raise ValueError(f"the pair {pair!r} has invariant mass {m!r} GeV; features need m > 0")
-    a, b = photons[i], photons[j]
-    return np.array(
-        [a["pt"] / m, a["eta"], b["pt"] / m, b["eta"], np.cos(a["phi"] - b["phi"])],
-        dtype=np.float32,
-    )
+    return _features(photons[[i]], photons[[j]], np.array([m]))[0]
 
 
 # ---------------------------------------------------------------------------------------------
-# One call per event
+# Whole events: one image, or many sparse images at once
 # ---------------------------------------------------------------------------------------------
 
 
@@ -606,6 +697,82 @@ class EventReco:
         return self.pair is not None
 
 
+@dataclass(frozen=True)
+class RecoBatch:
+    """What :func:`reconstruct_many` finds in a batch of events, as arrays over the events."""
+
+    #: All events' photon candidates (PHOTON_DTYPE), event by event, by decreasing pT.
+    photons: np.ndarray
+    #: (n + 1,): event k's candidates are ``photons[photon_offsets[k]:photon_offsets[k + 1]]``.
+    photon_offsets: NDArray[np.int64]
+    #: (n, 2) indices into ``photons`` of each event's selected pair (leading, subleading);
+    #: -1 where the event fails the selection.
+    pair: NDArray[np.int64]
+    #: (n,) m_gammagamma (GeV), NaN where the event fails.
+    mass: NDArray[np.float64]
+    #: (n, 5) float32 kinematic features, NaN where the event fails.
+    features: NDArray[np.float32]
+
+    def __len__(self) -> int:
+        return self.mass.size
+
+    @property
+    def selected(self) -> NDArray[np.bool_]:
+        """(n,) True where the event passed the diphoton selection."""
+        return self.pair[:, 0] >= 0
+
+    def event(self, k: int) -> EventReco:
+        """Event ``k`` as an :class:`EventReco` (pair indices within its own candidates)."""
+        a, b = self.photon_offsets[k], self.photon_offsets[k + 1]
+        if self.pair[k, 0] < 0:
+            return EventReco(photons=self.photons[a:b], pair=None, mass=None, features=None)
+        return EventReco(
+            photons=self.photons[a:b],
+            pair=(int(self.pair[k, 0] - a), int(self.pair[k, 1] - a)),
+            mass=float(self.mass[k]),
+            features=self.features[k],
+        )
+
+
+def _reconstruct(
+    indices: NDArray, vals: NDArray, offsets: NDArray[np.int64], preselection: bool, hcal: str
+) -> RecoBatch:
+    photons, photon_offsets = _candidates(indices, vals, offsets, hcal)
+    pair, mass = _select(photons, photon_offsets, preselection)
+    features = np.full((mass.size, len(FEATURE_NAMES)), np.nan, dtype=np.float32)
+    sel = np.flatnonzero(pair[:, 0] >= 0)
+    features[sel] = _features(photons[pair[sel, 0]], photons[pair[sel, 1]], mass[sel])
+    return RecoBatch(photons, photon_offsets, pair, mass, features)
+
+
+def reconstruct_many(
+    images: SparseImages, *, preselection: bool = False, hcal: Literal["copy", "share"] = "copy"
+) -> RecoBatch:
+    """Photon candidates, selection, masses and features of many events at once, straight from
+    their sparse images (:func:`e2e_tutorial.images.sparse_images`, or a dataset's stored
+    pixels). Event by event the same as :func:`reconstruct_event` on the dense image.
+    """
+    _check_hcal_mode(hcal)
+    if not isinstance(images, SparseImages):
+        raise ValueError(f"images must be an images.SparseImages; got {type(images).__name__}")
+    vals = images.values
+    if vals.dtype.kind not in "iuf":
+        raise ValueError(f"image values must be numbers (GeV); got dtype {vals.dtype}")
+    if not np.isfinite(vals).all():
+        i = int(np.argmax(~np.isfinite(vals)))
+        k = int(np.searchsorted(images.offsets, i, side="right") - 1)
+        raise ValueError(f"image values must be finite; got {vals[i]!r} in event {k}, "
+                         f"pixel {int(images.indices[i])}")
+    idx = images.indices.astype(np.int64)
+    event = np.repeat(np.arange(len(images), dtype=np.int64), np.diff(images.offsets))
+    falls = np.flatnonzero(np.diff(event * IMAGE_SIZE + idx) <= 0)
+    if falls.size:
+        i = int(falls[0])
+        raise ValueError(f"image pixel indices must increase within each event; got "
+                         f"{idx[i]} then {idx[i + 1]} in event {int(event[i])}")
+    return _reconstruct(idx, vals, images.offsets, preselection, hcal)
+
+
 def reconstruct_event(
     image: NDArray, *, preselection: bool = False, hcal: Literal["copy", "share"] = "copy"
 ) -> EventReco:
@@ -614,13 +781,5 @@ def reconstruct_event(
     ``preselection`` adds the loose photon ID to the selection (default off, as the study);
     ``hcal`` is the image's HCAL mode ("copy", the default, or "share").
     """
-    photons = photon_candidates(image, hcal=hcal)
-    pair = select_diphoton(photons, preselection=preselection)
-    if pair is None:
-        return EventReco(photons=photons, pair=None, mass=None, features=None)
-    return EventReco(
-        photons=photons,
-        pair=pair,
-        mass=diphoton_mass(photons, pair),
-        features=kinematic_features(photons, pair),
-    )
+    _check_hcal_mode(hcal)
+    return _reconstruct(*_sparse_of(image), preselection, hcal).event(0)

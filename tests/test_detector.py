@@ -16,7 +16,7 @@ import pytest
 
 from e2e_tutorial import detector
 from e2e_tutorial.coordinates import ECAL_RADIUS_M, ecal_center, ecal_index
-from e2e_tutorial.detector import DEFAULT, DetectorParams, simulate
+from e2e_tutorial.detector import DEFAULT, DetectorParams, DetectorResponse, simulate, simulate_many
 from e2e_tutorial.generation import PARTICLE_DTYPE
 from e2e_tutorial.images import event_image
 
@@ -438,3 +438,162 @@ def test_bad_input_raises():
         simulate(bad, rng)
     with pytest.raises(ValueError, match="Generator"):
         simulate(photon_at_crystal_centre(), 42)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# Many events at once
+# ---------------------------------------------------------------------------------------------
+
+NO_RANDOMNESS = dataclasses.replace(  # every random number is multiplied by 0 or irrelevant
+    DEFAULT, track_efficiency=1.0, track_res_const=0.0, track_res_slope_per_gev=0.0,
+    ecal_stochastic=0.0, ecal_constant=0.0, ecal_noise_gev=0.0,
+    hadron_stochastic=0.0, hadron_constant=0.0,
+)
+# The last draw that matters is whether a hadron interacts in the ECAL, u < 1 - exp(-L / lambda_I):
+# certain with L / lambda_I = 2300 (exp = 0.0), impossible with 2.3e-17 (exp = 1.0).
+ALL_INTERACT = dataclasses.replace(NO_RANDOMNESS, pbwo4_lambda_int_m=1e-4)
+NONE_INTERACT = dataclasses.replace(NO_RANDOMNESS, pbwo4_lambda_int_m=1e16)
+
+
+def assert_same_response(a, b):
+    for f in dataclasses.fields(DetectorResponse):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        assert x.dtype == y.dtype, f.name
+        np.testing.assert_array_equal(x, y, err_msg=f.name)  # NaN equals NaN here
+
+
+@pytest.fixture(scope="module")
+def batch_events(higgs_event):
+    from e2e_tutorial.generation import generate
+
+    gg = list(generate("gg", 4, seed=7, mpi=False, prefilter=True))
+    # Showers whose windows cross the barrel edge (|eta| up to 1.4835) and the phi seam at +-pi,
+    # a MIP and a neutral hadron near both.
+    edges = make([
+        (22, 0.0, 30.0, 1.475, np.pi - 0.003, 0.0),
+        (22, 0.0, 8.0, -1.478, -np.pi + 0.002, 0.0),
+        (211, 1.0, 25.0, 1.46, -np.pi + 0.01, 0.13957),
+        (13, -1.0, 30.0, -1.40, 3.1, 0.10566),
+        (2112, 0.0, 15.0, -1.45, 3.141, 0.9396),
+    ])
+    empty = np.zeros(0, dtype=PARTICLE_DTYPE)
+    return [gg[0], empty, higgs_event, edges, *gg[1:], empty]
+
+
+@pytest.mark.parametrize(
+    "params", [ALL_INTERACT, NONE_INTERACT], ids=["all_interact", "none_interact"]
+)
+def test_many_events_equal_one_by_one_without_randomness(batch_events, params):
+    assert params.ecal_interaction_probability in (0.0, 1.0)
+    many = simulate_many(batch_events, np.random.default_rng(1), params)
+    assert len(many) == len(batch_events)
+    for particles, got in zip(batch_events, many):
+        assert_same_response(got, simulate(particles, np.random.default_rng(2), params))
+    # The batch holds what it should: empty events, real ones, and windows over the edges.
+    assert [r.ecal_true.size for r in many] == [len(p) for p in batch_events]
+    assert many[1].ecal_energy.size == many[-1].ecal_energy.size == 0
+    assert sum(r.ecal_energy.size for r in many) > 500
+    edges = many[3]
+    assert {0, 169} <= set(edges.ecal_ieta.tolist()) and {0, 359} <= set(edges.ecal_iphi.tolist())
+
+
+def test_one_event_batch_is_simulate_bit_for_bit(batch_events):
+    for particles in batch_events[:4]:
+        for seed in (0, 5):
+            rng_many, rng_one = np.random.default_rng(seed), np.random.default_rng(seed)
+            (got,) = simulate_many((particles,), rng_many)
+            assert_same_response(got, simulate(particles, rng_one))
+            assert rng_many.bit_generator.state == rng_one.bit_generator.state  # as many draws
+
+
+def test_batch_bookkeeping_per_event(batch_events):
+    many = simulate_many(batch_events, np.random.default_rng(3), ALL_INTERACT)
+    for particles, resp in zip(batch_events, many):
+        one = simulate(particles, np.random.default_rng(4), ALL_INTERACT)
+        assert resp.ecal_true.sum() == one.ecal_true.sum()
+        assert resp.hcal_true.sum() == one.hcal_true.sum()
+        assert resp.track_pt.size == one.track_pt.size
+        # Every visible particle that reaches the barrel deposits its energy (no smearing here).
+        reached = ~np.isnan(resp.impact_eta)
+        visible = reached & ~np.isin(np.abs(particles["pdg_id"]), (12, 13, 14, 16))
+        total = resp.ecal_true + resp.hcal_true
+        np.testing.assert_allclose(total[visible], particles["e"][visible])
+        # Tracks name rows of their own event: charged particles, whose pT they measure.
+        rows = resp.track_particle
+        assert np.all((rows >= 0) & (rows < len(particles)))
+        assert np.all(particles["charge"][rows] != 0) and np.all(reached[rows])
+        np.testing.assert_allclose(resp.track_pt, np.hypot(particles["px"], particles["py"])[rows])
+        # Hits: unique crystals (towers) sorted by (ieta, iphi), each within the 9 x 9 window of
+        # an impact of this event (so no hit of another event slipped in).
+        assert np.all(np.diff(resp.ecal_ieta * 360 + resp.ecal_iphi) > 0)
+        assert np.all(np.diff(resp.hcal_ieta * 72 + resp.hcal_iphi) > 0)
+        ie, ip = ecal_index(resp.impact_eta[reached], resp.impact_phi[reached])
+        d_eta = np.abs(resp.ecal_ieta[:, None] - np.asarray(ie)[None, :])
+        d_phi = np.abs(resp.ecal_iphi[:, None] - np.asarray(ip)[None, :])
+        d_phi = np.minimum(d_phi, 360 - d_phi)
+        assert np.all(((d_eta <= 4) & (d_phi <= 4)).any(axis=1))
+
+
+def test_many_events_have_the_photon_resolution():
+    # 400 copies of one photon in one call: independent events, each with the resolution of
+    # the single-event test above (2.8%/sqrt(E) (+) 0.3% (+) 40 MeV in each of 81 crystals).
+    ph = photon_at_crystal_centre()
+    e = ph["e"][0]
+    many = simulate_many([ph] * 400, np.random.default_rng(8))
+    assert all(r.ecal_energy.size == 81 for r in many)
+    sums = np.array([r.ecal_energy.sum() for r in many])
+    expected_sigma = np.hypot(e * np.hypot(0.028 / np.sqrt(e), 0.003), 0.040 * np.sqrt(81))
+    assert abs(sums.mean() - e) < 3 * expected_sigma / np.sqrt(sums.size)
+    assert sums.std(ddof=1) == pytest.approx(expected_sigma, rel=0.12)
+    assert np.unique(sums).size == sums.size
+
+
+def test_many_bad_input_names_the_event():
+    rng = np.random.default_rng(0)
+    good = photon_at_crystal_centre()
+    bad_px, bad_vz = good.copy(), good.copy()
+    bad_px["px"] = np.nan
+    bad_vz["vz"] = np.inf
+    with pytest.raises(ValueError, match=r"events\[2\]: particles\['px'\] must be finite"):
+        simulate_many([good, good, bad_px, good], rng)
+    with pytest.raises(ValueError, match=r"events\[1\]: particles\['vz'\] must be finite"):
+        simulate_many([good, bad_vz, bad_px], rng)
+    with pytest.raises(ValueError, match=r"events\[1\]: particles must be a numpy structured"):
+        simulate_many([good, [1.0, 2.0]], rng)
+    with pytest.raises(ValueError, match=r"events\[0\]: particles lack .*vx"):
+        simulate_many([np.zeros(1, dtype=[("pdg_id", "i4"), ("charge", "f4"), ("px", "f8"),
+                                          ("py", "f8"), ("pz", "f8"), ("e", "f8")])], rng)
+    for not_a_sequence in (good, 42, (p for p in [good])):
+        with pytest.raises(ValueError, match="sequence"):
+            simulate_many(not_a_sequence, rng)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Generator"):
+        simulate_many([good], 42)  # type: ignore[arg-type]
+    assert simulate_many([], rng) == []
+
+
+def test_sum_by_key_matches_unique_and_bincount():
+    # The crystal sums: per distinct key, the values added in input order (as np.bincount adds).
+    rng = np.random.default_rng(0)
+    for scale in (1, 2**58):  # small keys are sorted packed with their position, huge ones not
+        keys = rng.integers(-3, 50, 2000) * scale
+        values = rng.normal(size=keys.size)
+        flags = rng.random(keys.size) < 0.05
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        got_keys, got_sums, got_flags = detector._sum_by_key(keys, values, flags)
+        np.testing.assert_array_equal(got_keys, uniq)
+        np.testing.assert_array_equal(got_sums, np.bincount(inverse, weights=values))
+        np.testing.assert_array_equal(got_flags, np.bincount(inverse, weights=flags) > 0)
+
+
+def test_mod_two_pi_is_np_mod():
+    two_pi = 2.0 * np.pi
+    x = np.concatenate([
+        np.random.default_rng(0).uniform(-10, 10, 10_000), np.arange(-3, 4) * two_pi,
+        np.nextafter(np.arange(-3, 4) * two_pi, np.inf),
+        np.nextafter(np.arange(-3, 4) * two_pi, -np.inf),
+        [0.0, -0.0, 1e-300, -1e-300, -5e-324, np.nan, np.inf, -np.inf],
+    ])
+    with np.errstate(invalid="ignore"):
+        want, got = np.mod(x, two_pi), detector._mod_two_pi(x)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))

@@ -154,3 +154,89 @@ def test_empty_response_gives_empty_image():
     resp = simulate(np.zeros(0, dtype=PARTICLE_DTYPE), np.random.default_rng(0))
     img = event_image(resp)
     assert img.shape == images.IMAGE_SHAPE and not img.any()
+
+
+# --------------------------------------------------------------------------------------------
+# Sparse images: storage form and many events at once
+# --------------------------------------------------------------------------------------------
+
+
+def reference_image(response: DetectorResponse, hcal: str = "copy") -> np.ndarray:
+    """The image written the plain way: np.add.at into dense float64 grids, then float32."""
+    img = np.zeros((3, 170, 360))
+    np.add.at(img[0], (response.track_ieta, response.track_iphi), response.track_pt)
+    np.add.at(img[1], (response.ecal_ieta, response.ecal_iphi), response.ecal_energy)
+    towers = np.zeros((34, 72))
+    np.add.at(towers, (response.hcal_ieta, response.hcal_iphi), response.hcal_energy)
+    if hcal == "share":
+        towers = towers / 25
+    img[2] = np.kron(towers, np.ones((5, 5)))
+    return img.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def many_responses() -> list[DetectorResponse]:
+    rng = np.random.default_rng(1)
+    out = [simulate(p, rng) for p in generate("gj", 12, seed=9, mpi=True, prefilter=True)]
+    out += [simulate(p, rng) for p in generate("h", 12, seed=9, mpi=False)]
+    empty = simulate(np.zeros(0, dtype=PARTICLE_DTYPE), rng)
+    return out[:5] + [empty, hand_response()] + out[5:]
+
+
+def test_sparse_round_trip_is_exact(event_response):
+    image = event_image(event_response)
+    image[2, 169, 359] = -1.5e-3  # a negative value at the very last pixel
+    idx, val = images.sparse_image(image)
+    assert idx.dtype == np.int32 and val.dtype == np.float32
+    assert len(idx) == np.count_nonzero(image) < image.size // 50  # images are mostly empty
+    back = images.dense_image(idx, val)
+    assert back.dtype == np.float32 and back.shape == images.IMAGE_SHAPE
+    assert np.array_equal(back, image)
+    with pytest.raises(ValueError, match="shape"):
+        images.sparse_image(image[:, :10])
+
+
+@pytest.mark.parametrize("hcal", ["copy", "share"])
+def test_sparse_images_equal_the_plain_dense_images(many_responses, hcal):
+    sparse = images.sparse_images(many_responses, hcal=hcal)
+    assert len(sparse) == len(many_responses)
+    assert sparse.indices.dtype == np.int32 and sparse.values.dtype == np.float32
+    for k, response in enumerate(many_responses):
+        ref = reference_image(response, hcal)
+        idx, val = sparse.event(k)
+        assert np.all(np.diff(idx) > 0)  # increasing within the event
+        assert np.array_equal(idx, np.flatnonzero(ref))  # exactly the non-zero pixels
+        assert np.array_equal(val, ref.reshape(-1)[idx])
+        assert np.array_equal(event_image(response, hcal=hcal), ref)
+
+
+def test_sparse_images_do_not_depend_on_the_batch(many_responses):
+    whole = images.sparse_images(many_responses)
+    for k in (0, 5, 6, len(many_responses) - 1):
+        alone = images.sparse_images([many_responses[k]])
+        assert all(np.array_equal(a, b) for a, b in zip(whole.event(k), alone.event(0)))
+    empty = images.sparse_images([])
+    assert len(empty) == 0 and empty.indices.size == 0
+
+
+def test_sparse_images_bad_input():
+    with pytest.raises(ValueError, match=r"responses\[1\] must be a DetectorResponse"):
+        images.sparse_images([hand_response(), "not a response"])
+    with pytest.raises(ValueError, match="hcal"):
+        images.sparse_images([hand_response()], hcal="spread")
+    idx, val = np.array([3, 7], dtype=np.int32), np.ones(2, dtype=np.float32)
+    with pytest.raises(ValueError, match="offsets must rise"):
+        images.SparseImages(idx, val, np.array([0, 3]))
+    with pytest.raises(ValueError, match="equal length"):
+        images.SparseImages(idx, val[:1], np.array([0, 2]))
+    with pytest.raises(ValueError, match=r"indices must lie in \[0, 183600\)"):
+        images.SparseImages(np.array([3, 183600]), val, np.array([0, 2]))
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 10])
+def test_downsampled_straight_from_sparse_pixels(event_response, k):
+    image = event_image(event_response)
+    idx, val = images.sparse_image(image)
+    fast = images.dense_image_downsampled(idx, val, k)
+    assert fast.dtype == np.float32
+    np.testing.assert_allclose(fast, downsample_image(image.astype(np.float64), k), rtol=1e-6, atol=1e-6)

@@ -413,3 +413,80 @@ def test_higgs_peak_and_selection_efficiency():
     lo, median, hi = np.percentile(masses, [16, 50, 84])
     assert abs(median - 125.0) < 2.0
     assert 0.5 * (hi - lo) < 3.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Many events at once, from sparse pixels
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mixed_responses():
+    """Real events of the three processes (gamma+jet with the underlying event: busy images),
+    an empty one and a photon on the phi seam at the barrel edge."""
+    rng = np.random.default_rng(4)
+    out = [simulate(p, rng) for p in generate("gj", 10, 21, mpi=True, prefilter=True)]
+    out += [simulate(p, rng) for p in generate("h", 10, 21, mpi=False)]
+    out += [simulate(p, rng) for p in generate("gg", 6, 21, mpi=False, prefilter=True)]
+    out.insert(3, simulate(np.zeros(0, dtype=gun(22, 50.0, 0.0, 0.0).dtype), rng))
+    out.insert(7, simulate(photon_at_pt(40.0, 1.47, np.pi - 0.1 * CRYSTAL_DPHI), rng))
+    return out
+
+
+@pytest.mark.parametrize("hcal, preselection", [("copy", False), ("share", False), ("copy", True)])
+def test_reconstruct_many_equals_event_by_event(mixed_responses, hcal, preselection):
+    from e2e_tutorial.images import sparse_images
+
+    batch = reco.reconstruct_many(sparse_images(mixed_responses, hcal=hcal), hcal=hcal,
+                                  preselection=preselection)
+    assert len(batch) == len(mixed_responses)
+    assert batch.selected.sum() >= 3  # some events pass, most fail: both paths are compared
+    for k, response in enumerate(mixed_responses):
+        one = reconstruct_event(event_image(response, hcal=hcal), hcal=hcal, preselection=preselection)
+        got = batch.event(k)
+        assert got.photons.tobytes() == one.photons.tobytes()
+        assert got.pair == one.pair and got.mass == one.mass
+        assert (got.features is None) == (one.features is None)
+        if one.features is not None:
+            assert np.array_equal(got.features, one.features)
+            assert np.array_equal(batch.features[k], one.features)
+        else:
+            assert np.isnan(batch.mass[k]) and (batch.pair[k] == -1).all()
+
+
+def test_isolation_equals_a_brute_force_sum_over_the_whole_image(mixed_responses):
+    """Every candidate's isolation against a plain sum over all 61 200 crystals of the image."""
+    eta_c, phi_c = ecal_center(*np.meshgrid(np.arange(170), np.arange(360), indexing="ij"))
+    rows, cols = np.meshgrid(np.arange(170), np.arange(360), indexing="ij")
+    n_checked = 0
+    for response in mixed_responses:
+        image = event_image(response).astype(np.float64)
+        for p in photon_candidates(event_image(response)):
+            dr2 = (eta_c - p["eta"]) ** 2 + np.asarray(delta_phi(phi_c, p["phi"])) ** 2
+            d_col = np.abs(cols - p["iphi"])
+            d_col = np.minimum(d_col, 360 - d_col)
+            d_row = np.abs(rows - p["ieta"])
+            for channel, veto, field in ((0, reco.TRACK_ISO_VETO, "track_iso"),
+                                         (1, reco.ECAL_ISO_VETO, "ecal_iso")):
+                use = (dr2 < reco.ISO_CONE**2) & ~((d_row <= veto) & (d_col <= veto))
+                assert p[field] == pytest.approx(image[channel][use].sum(), rel=1e-12, abs=1e-12)
+            n_checked += 1
+    assert n_checked > 50
+
+
+def test_reconstruct_many_bad_input():
+    from e2e_tutorial.images import SparseImages
+
+    idx = np.array([61200 + 10, 61200 + 5], dtype=np.int32)
+    val = np.array([5.0, 3.0], dtype=np.float32)
+    with pytest.raises(ValueError, match="must increase within each event.*event 0"):
+        reco.reconstruct_many(SparseImages(idx, val, np.array([0, 2])))
+    # Two events, each increasing: fine.
+    assert len(reco.reconstruct_many(SparseImages(idx, val, np.array([0, 1, 2])))) == 2
+    with pytest.raises(ValueError, match="finite.*event 1"):
+        reco.reconstruct_many(SparseImages(idx, np.array([5.0, np.inf], dtype=np.float32),
+                                           np.array([0, 1, 2])))
+    with pytest.raises(ValueError, match="SparseImages"):
+        reco.reconstruct_many(np.zeros((3, 170, 360)))
+    with pytest.raises(ValueError, match="hcal must be 'copy' or 'share'"):
+        reco.reconstruct_many(SparseImages(idx[:1], val[:1], np.array([0, 1])), hcal="sum")
