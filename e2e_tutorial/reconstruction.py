@@ -233,9 +233,11 @@ CONTAINMENT_5X5 = containment_5x5()
 # ---------------------------------------------------------------------------------------------
 
 
-def _checked_image(image: NDArray) -> NDArray:
-    """The image as an array of its own dtype (no float64 copy of the whole image), or
-    ValueError naming the wrong shape, dtype or the first non-finite value."""
+def _sparse_of(image: NDArray) -> tuple[NDArray[np.intp], NDArray, NDArray[np.int64]]:
+    """The non-zero pixels of one checked event image as one sparse event: (flat indices,
+    values in the image's own dtype, or float64 for wider types, offsets [0, n]). ValueError
+    names a wrong shape, a dtype that is not numbers, or the first non-finite pixel (NaN and
+    inf are non-zero, so looking at the non-zero pixels finds them all)."""
     arr = np.asarray(image)
     if arr.shape != IMAGE_SHAPE:
         raise ValueError(
@@ -244,20 +246,18 @@ def _checked_image(image: NDArray) -> NDArray:
         )
     if arr.dtype.kind not in "iuf":
         raise ValueError(f"image must hold numbers (GeV); got dtype {arr.dtype}")
-    # Integers, float16 and float32 convert to float64 exactly (so finite stays finite): check
-    # them as they are. Other types (e.g. longdouble may overflow) are converted first.
-    if arr.dtype.kind in "iu":
-        return arr
-    if arr.dtype in (np.float16, np.float32) and np.isfinite(arr).all():
-        return arr
-    full = arr.astype(np.float64)
-    bad = ~np.isfinite(full)
-    if bad.any():
-        c, i, j = np.argwhere(bad)[0]
-        raise ValueError(
-            f"image must be finite; got {full[c, i, j]!r} at channel {c}, ieta {i}, iphi {j}"
-        )
-    return full
+    flat = arr.reshape(-1)
+    pix = np.flatnonzero(flat)
+    vals = flat[pix]
+    # Integers, float16, float32 and float64 convert to float64 exactly (finite stays finite);
+    # wider types (longdouble may overflow) are converted first, and checked as converted.
+    if vals.dtype.kind == "f" and vals.dtype.itemsize > 8:
+        vals = vals.astype(np.float64)
+    if vals.dtype.kind == "f" and not np.isfinite(vals).all():
+        k = int(np.argmax(~np.isfinite(vals)))
+        c, i, j = np.unravel_index(pix[k], IMAGE_SHAPE)
+        raise ValueError(f"image must be finite; got {vals[k]!r} at channel {c}, ieta {i}, iphi {j}")
+    return pix, vals, np.array([0, pix.size], dtype=np.int64)
 
 
 def _check_hcal_mode(hcal: str) -> None:
@@ -545,13 +545,6 @@ def _candidates(
     out["h_over_e"] = hcal_e / energy
     out["track_iso"], out["ecal_iso"] = _isolation(key, vals, event, seed_event, ieta, iphi, eta, phi)
     return out[np.lexsort((-out["pt"], seed_event))], photon_offsets
-
-
-def _sparse_of(image: NDArray) -> tuple[NDArray[np.intp], NDArray, NDArray[np.int64]]:
-    """The checked image's non-zero pixels, values in the image's own dtype, as one event."""
-    flat = _checked_image(image).reshape(-1)
-    pix = np.flatnonzero(flat)
-    return pix, flat[pix], np.array([0, pix.size], dtype=np.int64)
 
 
 def photon_candidates(
