@@ -16,7 +16,7 @@ help:
 	@echo "make data   generate the full-mode datasets into data/generated (make book does it)"
 	@echo "make samples  remake the committed fast-mode samples in data/samples"
 	@echo "make env    only create/update the virtual environment $(VENV)"
-	@echo "make clean  remove _build and the execution cache (keeps $(VENV))"
+	@echo "make clean  remove _build (keeps $(VENV))"
 
 env: $(STAMP)
 
@@ -37,8 +37,7 @@ data: $(STAMP)
 samples: $(STAMP)
 	E2E_FAST=1 $(BIN)/python -m e2e_tutorial.datasets course --force
 
-# The book is always built in full mode: the execution cache keys on notebook content, not on
-# E2E_FAST, so a fast-mode build would be served again as if it were the full one.
+# The book is always built in full mode (_config.yml re-executes every notebook on every build).
 # -W turns Sphinx warnings into errors; the grep also catches warnings printed by kernels and
 # libraries while the notebooks execute, which Sphinx does not see. One line is let through:
 # jupyter_client interrupts every kernel just before shutting it down, and when the SIGINT lands

@@ -34,7 +34,6 @@ from e2e_tutorial.coordinates import (
     ECAL_N_PHI,
     ECAL_PHI_EDGES,
     HCAL_N_ETA,
-    HCAL_N_PHI,
     HCAL_TOWER_SIZE,
 )
 from e2e_tutorial.detector import DetectorResponse

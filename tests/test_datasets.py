@@ -18,6 +18,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from e2e_tutorial import chunks
 from e2e_tutorial import datasets as d
 from e2e_tutorial import detector, generation, images, reconstruction
 
@@ -163,14 +164,14 @@ def test_resume_after_interrupt_equals_one_job(ref, tmp_path, monkeypatch):
         return real(spec, chunk, reconstruct)
 
     out = tmp_path / "h.h5"
-    monkeypatch.setattr(d, "simulate_chunk", interrupted)
+    monkeypatch.setattr(chunks, "simulate_chunk", interrupted)
     with pytest.raises(KeyboardInterrupt):
         make(out)
     assert not out.exists()
     assert sorted(p.name for p in d.work_dir(out).iterdir()) == ["chunk_00000.h5", "settings.json"]
 
     calls.clear()
-    monkeypatch.setattr(d, "simulate_chunk", lambda spec, chunk, reco=None: calls.append(chunk) or real(spec, chunk, reco))
+    monkeypatch.setattr(chunks, "simulate_chunk", lambda spec, chunk, reco=None: calls.append(chunk) or real(spec, chunk, reco))
     assert make(out) == out
     assert calls == [1, 2]  # chunk 0 was reused
     assert sha(out) == sha(ref)
