@@ -144,8 +144,9 @@ def dense_image_downsampled(indices: NDArray, values: NDArray, factor: int) -> N
     return summed.astype(np.float32).reshape(shape)
 
 
-def _cat(responses: Sequence[DetectorResponse], prefix: str) -> tuple[NDArray[np.intp], ...]:
-    """Event number, ieta, iphi and energy/pT of one kind of hit over all responses."""
+def _cat(responses: Sequence[DetectorResponse], prefix: str) -> tuple[NDArray, ...]:
+    """Event number, ieta, iphi and energy/pT (GeV) of one kind of hit ("track", "ecal" or
+    "hcal") over all responses, concatenated."""
     names = ("ieta", "iphi", "energy" if prefix != "track" else "pt")
     parts = [[getattr(r, f"{prefix}_{n}") for r in responses] for n in names]
     counts = np.fromiter((len(p) for p in parts[0]), dtype=np.intp, count=len(responses))
@@ -183,9 +184,10 @@ def sparse_images(
     ecal_ev, ieta, iphi, energy = _cat(responses, "ecal")
     ecal_pix = _CHANNEL_SIZE + ieta.astype(np.intp) * ECAL_N_PHI + iphi
     ecal_val = (0.0 + np.asarray(energy, dtype=np.float64)).astype(np.float32)
-    # HCAL: one hit per tower, sorted by (tower ieta, tower iphi) within each event. A tower
-    # row of m towers fills 5 image rows of 5 m pixels each: pixel (a, b) of the r-th tower of
-    # its row lands at 25 (first tower of the row) + 5 m a + 5 r + b of the event's HCAL pixels.
+    # HCAL: one hit per tower, sorted by (tower ieta, tower iphi) within each event. The m
+    # towers of one tower row fill 5 image rows of 5 m pixels each, so in row-major pixel order
+    # pixel (a, b) of the r-th tower of the row comes at position 25 f + 5 m a + 5 r + b, where
+    # f is the index of the row's first tower among all towers.
     tower_ev, t_eta, t_phi, t_energy = _cat(responses, "hcal")
     k = HCAL_TOWER_SIZE
     tower_val = 0.0 + np.asarray(t_energy, dtype=np.float64)
