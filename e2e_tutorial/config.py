@@ -67,6 +67,13 @@ class Settings:
     crop_size: int
     #: Full event images are summed over blocks of this many crystals per side (1 = 170 x 360).
     image_downsample: int
+    #: Whole-event images of chapter 5 are summed over blocks of this many crystals per side
+    #: (5 = 3 x 34 x 72, one pixel per HCAL tower); full resolution needs a GPU to train on.
+    event_image_downsample: int
+    #: Most training epochs of the image networks of chapter 5 (the case study).
+    epochs_case_study: int
+    #: Chapter 5 stops training a network after this many epochs without a lower validation loss.
+    patience: int
     #: Bootstrap resamplings for uncertainties on AUC and background rejection.
     bootstrap: int
     #: Master random seed (event generation, weight initialisation, data splits).
@@ -86,6 +93,9 @@ FULL = Settings(
     batch_size=256,
     crop_size=32,
     image_downsample=1,
+    event_image_downsample=5,
+    epochs_case_study=15,
+    patience=5,
     bootstrap=200,
     seed=2021,
 )
@@ -99,6 +109,9 @@ FAST = Settings(
     batch_size=64,
     crop_size=16,
     image_downsample=5,
+    event_image_downsample=5,
+    epochs_case_study=8,
+    patience=3,
     bootstrap=20,
     seed=2021,
 )
