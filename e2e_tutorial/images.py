@@ -118,7 +118,7 @@ def sparse_image(image: NDArray) -> tuple[NDArray[np.int32], NDArray[np.float32]
     if image.shape != IMAGE_SHAPE:
         raise ValueError(f"image must have shape {IMAGE_SHAPE}; got {image.shape}")
     flat = image.astype(np.float32, copy=False).reshape(-1)
-    idx = np.flatnonzero(flat)
+    idx = np.flatnonzero(flat != 0)  # the same indices as flatnonzero(flat), several times faster for floats
     return idx.astype(np.int32), flat[idx]
 
 

@@ -247,7 +247,7 @@ def _sparse_of(image: NDArray) -> tuple[NDArray[np.intp], NDArray, NDArray[np.in
     if arr.dtype.kind not in "iuf":
         raise ValueError(f"image must hold numbers (GeV); got dtype {arr.dtype}")
     flat = arr.reshape(-1)
-    pix = np.flatnonzero(flat)
+    pix = np.flatnonzero(flat != 0)  # the same as flatnonzero(flat) (NaN counts), faster for floats
     vals = flat[pix]
     # Integers, float16, float32 and float64 convert to float64 exactly (finite stays finite);
     # wider types (longdouble may overflow) are converted first, and checked as converted.
@@ -329,7 +329,7 @@ def find_seeds(
         raise ValueError(f"ecal must have shape {IMAGE_SHAPE[1:]}; got shape {ecal.shape}")
     _check_et_min(et_min)
     flat = ecal.reshape(-1)
-    pix = np.flatnonzero(flat)
+    pix = np.flatnonzero(flat != 0)  # the same as flatnonzero(flat) (NaN counts), faster for floats
     _, ieta, iphi = _seeds(_CH + pix, flat[pix], np.zeros(pix.size, dtype=np.int64), et_min)
     return ieta, iphi
 
