@@ -61,9 +61,12 @@ key                      shape         dtype      meaning
 ``truth/m_hat``          (n,)          float64    Pythia m-hat, GeV
 ``truth/weight``         (n,)          float64    Pythia event weight (1)
 ``chunks/n_selected``    (c,)          int64      selected events of each chunk
-``chunks/n_simulated``   (c,)          int64      events through detector + reconstruction
-``chunks/n_accepted``    (c,)          int64      complete Pythia events (Info.nAccepted)
-``chunks/n_tried``       (c,)          int64      hard processes drawn (Info.nSelected)
+``chunks/n_simulated``   (c,)          int64      events through detector + reconstruction, up
+                                                  to the chunk's last selected one (events
+                                                  after it in its batch are not counted)
+``chunks/n_accepted``    (c,)          int64      complete Pythia events (Info.nAccepted) at
+                                                  the chunk's last selected event
+``chunks/n_tried``       (c,)          int64      hard processes drawn (Info.nSelected) then
 ``chunks/pythia_seed``   (c,)          int64      Random:seed of the chunk
 ``chunks/detector_seed`` (c,)          int64      seed of the chunk's detector generator
 ``chunks/sigma_gen_mb``  (c,)          float64    Pythia's cross-section estimate, mb
