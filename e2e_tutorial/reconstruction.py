@@ -233,9 +233,10 @@ CONTAINMENT_5X5 = containment_5x5()
 # ---------------------------------------------------------------------------------------------
 
 
-def _sparse_of(image: NDArray) -> tuple[NDArray[np.intp], NDArray, NDArray[np.int64]]:
-    """The non-zero pixels of one checked event image as one sparse event: (flat indices,
-    values in the image's own dtype, or float64 for wider types, offsets [0, n]). ValueError
+def _sparse_of(image: NDArray) -> tuple[NDArray[np.int64], NDArray, NDArray[np.int64], NDArray[np.int64]]:
+    """The non-zero pixels of one checked event image as one sparse event: (pixel keys as
+    :func:`_pixel_keys` gives them, values in the image's own dtype, or float64 for wider
+    types, event of each pixel (0), offsets [0, n]). ValueError
     names a wrong shape, a dtype that is not numbers, or the first non-finite pixel (NaN and
     inf are non-zero, so looking at the non-zero pixels finds them all)."""
     arr = np.asarray(image)
@@ -257,7 +258,9 @@ def _sparse_of(image: NDArray) -> tuple[NDArray[np.intp], NDArray, NDArray[np.in
         k = int(np.argmax(~np.isfinite(vals)))
         c, i, j = np.unravel_index(pix[k], IMAGE_SHAPE)
         raise ValueError(f"image must be finite; got {vals[k]!r} at channel {c}, ieta {i}, iphi {j}")
-    return pix, vals, np.array([0, pix.size], dtype=np.int64)
+    offsets = np.array([0, pix.size], dtype=np.int64)
+    key, event = _pixel_keys(pix, offsets)
+    return key, vals, event, offsets
 
 
 def _check_hcal_mode(hcal: str) -> None:
@@ -490,16 +493,21 @@ def _isolation(
 # ---------------------------------------------------------------------------------------------
 
 
+def _pixel_keys(indices: NDArray, offsets: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """(key, event) of every pixel of sparse images: key = event x IMAGE_SIZE + index."""
+    event = np.repeat(np.arange(offsets.size - 1, dtype=np.int64), np.diff(offsets))
+    return event * IMAGE_SIZE + indices.astype(np.int64), event
+
+
 def _candidates(
-    indices: NDArray, vals: NDArray, offsets: NDArray[np.int64], hcal: str
+    key: NDArray[np.int64], vals: NDArray, event: NDArray[np.int64], offsets: NDArray[np.int64],
+    hcal: str,
 ) -> tuple[np.ndarray, NDArray[np.int64]]:
-    """Photon candidates of sparse images (pixels ``indices`` with values ``vals``, event k
-    owning ``offsets[k]:offsets[k + 1]``, indices increasing within each event): all events'
-    candidates (PHOTON_DTYPE), event by event, by decreasing pT within each, and the offsets
-    of each event's candidates."""
+    """Photon candidates of sparse images (pixel keys from :func:`_pixel_keys`, increasing,
+    values ``vals``, event k owning ``offsets[k]:offsets[k + 1]``): all events' candidates
+    (PHOTON_DTYPE), event by event, by decreasing pT within each, and the offsets of each
+    event's candidates."""
     n_events = offsets.size - 1
-    event = np.repeat(np.arange(n_events, dtype=np.int64), np.diff(offsets))
-    key = event * IMAGE_SIZE + indices.astype(np.int64)
     seed_event, ieta, iphi = _seeds(key, vals, event, SEED_ET_MIN)
     n = ieta.size
     out = np.zeros(n, dtype=PHOTON_DTYPE)
@@ -728,9 +736,10 @@ class RecoBatch:
 
 
 def _reconstruct(
-    indices: NDArray, vals: NDArray, offsets: NDArray[np.int64], preselection: bool, hcal: str
+    key: NDArray[np.int64], vals: NDArray, event: NDArray[np.int64], offsets: NDArray[np.int64],
+    preselection: bool, hcal: str,
 ) -> RecoBatch:
-    photons, photon_offsets = _candidates(indices, vals, offsets, hcal)
+    photons, photon_offsets = _candidates(key, vals, event, offsets, hcal)
     pair, mass = _select(photons, photon_offsets, preselection)
     features = np.full((mass.size, len(FEATURE_NAMES)), np.nan, dtype=np.float32)
     sel = np.flatnonzero(pair[:, 0] >= 0)
@@ -756,14 +765,14 @@ def reconstruct_many(
         k = int(np.searchsorted(images.offsets, i, side="right") - 1)
         raise ValueError(f"image values must be finite; got {vals[i]!r} in event {k}, "
                          f"pixel {int(images.indices[i])}")
-    idx = images.indices.astype(np.int64)
-    event = np.repeat(np.arange(len(images), dtype=np.int64), np.diff(images.offsets))
-    falls = np.flatnonzero(np.diff(event * IMAGE_SIZE + idx) <= 0)
+    key, event = _pixel_keys(images.indices, images.offsets)
+    falls = np.flatnonzero(np.diff(key) <= 0)
     if falls.size:
         i = int(falls[0])
+        idx = images.indices
         raise ValueError(f"image pixel indices must increase within each event; got "
                          f"{idx[i]} then {idx[i + 1]} in event {int(event[i])}")
-    return _reconstruct(idx, vals, images.offsets, preselection, hcal)
+    return _reconstruct(key, vals, event, images.offsets, preselection, hcal)
 
 
 def reconstruct_event(
